@@ -1,0 +1,1 @@
+"""Custom-resource functions of Valohai Hybrid on AWS (shipped to Lambda)."""

@@ -1,0 +1,1 @@
+"""One provisioner per resource type the engine knows beyond moto's own models."""

@@ -1,0 +1,88 @@
+"""The contract between the stack engine and the code that creates one resource type."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class ResourceContext:
+    """What a provisioner may know about the resource it works on."""
+
+    account_id: str
+    region: str
+    partition: str
+    stack_id: str
+    stack_name: str
+    logical_id: str
+    resource_type: str
+    # Tags CloudFormation propagates to taggable resources (stack tags, aws:cloudformation:*).
+    stack_tags: Mapping[str, str] = field(default_factory=dict)
+    # Seconds left before the engine gives up on this resource (ServiceTimeout for custom ones).
+    timeout: float = 3600.0
+
+
+@dataclass
+class Provisioned:
+    """A created resource: its physical id (what Ref returns) and its GetAtt attributes."""
+
+    physical_id: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+    # A moto model, when the resource is backed by one; GetAtt falls back to it.
+    model: Any = None
+
+    def get_att(self, name: str) -> Any:
+        if name in self.attributes:
+            return self.attributes[name]
+        if self.model is not None:
+            return self.model.get_cfn_attribute(name)
+        raise KeyError(name)
+
+
+class NeedsReplacement(Exception):
+    """Raised by `update` when the change cannot be made in place."""
+
+
+class ProvisionError(Exception):
+    """A resource operation failed; the message becomes the event's ResourceStatusReason."""
+
+
+class Provisioner:
+    """Base class: subclasses set `resource_type` and implement the three operations."""
+
+    resource_type: ClassVar[str]
+
+    def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
+        raise NotImplementedError
+
+    def update(
+        self,
+        ctx: ResourceContext,
+        current: Provisioned,
+        old_props: dict[str, Any],
+        new_props: dict[str, Any],
+    ) -> Provisioned:
+        """Apply a property change in place, or raise NeedsReplacement."""
+        raise NeedsReplacement
+
+    def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+_REGISTRY: dict[str, Provisioner] = {}
+
+
+def register(cls: type[Provisioner]) -> type[Provisioner]:
+    """Class decorator: make `cls` the provisioner of its resource type."""
+    _REGISTRY[cls.resource_type] = cls()
+    return cls
+
+
+def registered(resource_type: str) -> Provisioner | None:
+    return _REGISTRY.get(resource_type)
+
+
+def registered_types() -> list[str]:
+    return sorted(_REGISTRY)

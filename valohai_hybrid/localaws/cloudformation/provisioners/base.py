@@ -18,7 +18,9 @@ class ResourceContext:
     stack_name: str
     logical_id: str
     resource_type: str
-    # Tags CloudFormation propagates to taggable resources (stack tags, aws:cloudformation:*).
+    # Tags CloudFormation propagates to taggable resources: the stack's tags plus
+    # aws:cloudformation:stack-name, aws:cloudformation:stack-id, aws:cloudformation:logical-id.
+    # Provisioners of taggable types apply these and then the resource's own `Tags` property.
     stack_tags: Mapping[str, str] = field(default_factory=dict)
     # Seconds left before the engine gives up on this resource (ServiceTimeout for custom ones).
     timeout: float = 3600.0
@@ -46,7 +48,15 @@ class NeedsReplacement(Exception):
 
 
 class ProvisionError(Exception):
-    """A resource operation failed; the message becomes the event's ResourceStatusReason."""
+    """A resource operation failed; the message becomes the event's ResourceStatusReason.
+
+    `physical_id` is set when something was created before the failure (a custom resource
+    that answered FAILED with an id): the rollback then deletes it.
+    """
+
+    def __init__(self, message: str, physical_id: str | None = None) -> None:
+        super().__init__(message)
+        self.physical_id = physical_id
 
 
 class Provisioner:

@@ -22,8 +22,9 @@ class ResourceContext:
     # aws:cloudformation:stack-name, aws:cloudformation:stack-id, aws:cloudformation:logical-id.
     # Provisioners of taggable types apply these and then the resource's own `Tags` property.
     stack_tags: Mapping[str, str] = field(default_factory=dict)
-    # Seconds left before the engine gives up on this resource (ServiceTimeout for custom ones).
-    timeout: float = 3600.0
+    # True while a stack's failed Create is being rolled back: nested stacks then delete
+    # resources whose DeletionPolicy is RetainExceptOnCreate, as the root stack does.
+    create_rollback: bool = False
 
 
 @dataclass

@@ -1,0 +1,104 @@
+"""Facts about resource types from the CloudFormation resource schemas cfn-lint ships."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from cfnlint.schema.manager import PROVIDER_SCHEMA_MANAGER
+
+_REGION = "us-east-1"  # the type definitions are the same everywhere for what we read
+
+
+@cache
+def _schema(resource_type: str) -> Any:
+    try:
+        return PROVIDER_SCHEMA_MANAGER.get_resource_schema(_REGION, resource_type)
+    except Exception:  # cfn-lint raises its own ResourceNotFoundError subclasses
+        return None
+
+
+def is_known(resource_type: str) -> bool:
+    return _schema(resource_type) is not None
+
+
+@cache
+def create_only_paths(resource_type: str) -> tuple[tuple[str, ...], ...]:
+    """Property paths whose change means replacement (`createOnlyProperties`)."""
+    schema = _schema(resource_type)
+    if schema is None:
+        return ()
+    paths = schema.schema.get("createOnlyProperties", [])
+    return tuple(tuple(p.split("/")[2:]) for p in paths if p.startswith("/properties/"))
+
+
+@cache
+def attributes(resource_type: str) -> frozenset[str]:
+    schema = _schema(resource_type)
+    if schema is None:
+        return frozenset()
+    return frozenset(schema.get_atts)
+
+
+def is_taggable(resource_type: str) -> bool:
+    schema = _schema(resource_type)
+    return schema is not None and "Tags" in schema.schema.get("properties", {})
+
+
+def needs_replacement(resource_type: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """True when a create-only property differs between `old` and `new` properties."""
+    return any(_at(old, path) != _at(new, path) for path in create_only_paths(resource_type))
+
+
+def _at(value: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def coerce(resource_type: str, props: dict[str, Any]) -> dict[str, Any]:
+    """Turn "true"/"8" into True/8 where the schema says boolean/integer, as CloudFormation does.
+
+    Parameters and most intrinsic functions yield strings; moto's models expect typed values.
+    """
+    schema = _schema(resource_type)
+    if schema is None:
+        return props
+    root = schema.schema
+    coerced: dict[str, Any] = _coerce(
+        props, {"type": "object", "properties": root.get("properties", {})}, root, 0
+    )
+    return coerced
+
+
+def _coerce(value: Any, spec: dict[str, Any], root: dict[str, Any], depth: int) -> Any:
+    if depth > 12 or not isinstance(spec, dict):
+        return value
+    ref = spec.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/definitions/"):
+        spec = root.get("definitions", {}).get(ref.rsplit("/", 1)[1], {})
+    kind = spec.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    if isinstance(value, str):
+        if "boolean" in kinds and "string" not in kinds and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if "integer" in kinds and "string" not in kinds and value.lstrip("-").isdigit():
+            return int(value)
+        if "number" in kinds and "string" not in kinds:
+            try:
+                return int(value) if value.lstrip("-").isdigit() else float(value)
+            except ValueError:
+                return value
+        return value
+    if isinstance(value, dict):
+        properties = spec.get("properties", {})
+        return {
+            key: _coerce(item, properties.get(key, {}), root, depth + 1)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        items = spec.get("items", {})
+        return [_coerce(item, items, root, depth + 1) for item in value]
+    return value

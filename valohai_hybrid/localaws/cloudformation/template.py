@@ -1,0 +1,69 @@
+"""Reading templates as CloudFormation does: YAML with short-form tags, or JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cfnlint.decode import decode_str
+
+from .errors import ValidationError
+
+SECTIONS = {
+    "AWSTemplateFormatVersion",
+    "Description",
+    "Metadata",
+    "Parameters",
+    "Rules",
+    "Mappings",
+    "Conditions",
+    "Transform",
+    "Resources",
+    "Outputs",
+}
+
+
+def parse(body: str) -> dict[str, Any]:
+    """Parse a template body, rejecting what CloudFormation rejects before it creates anything.
+
+    cfn-lint's decoder is used because it reads the short forms as CloudFormation does
+    (`!GetAtt A.Outputs.B` is `["A", "Outputs.B"]`, not split on every dot).
+    """
+    if not body or not body.strip():
+        raise ValidationError("Template format error: the template body is empty")
+    decoded, problems = decode_str(body)
+    if decoded is None or problems:
+        detail = "; ".join(str(p.message) for p in problems) or "not a mapping"
+        raise ValidationError(f"Template format error: {detail}")
+    template = _plain(decoded)
+    if not isinstance(template, dict):
+        raise ValidationError("Template format error: the template must be a mapping")
+    unknown = sorted(set(template) - SECTIONS)
+    if unknown:
+        raise ValidationError(
+            f"Template format error: Invalid template property or properties {unknown}"
+        )
+    resources = template.get("Resources")
+    if not isinstance(resources, dict) or not resources:
+        raise ValidationError(
+            "Template format error: At least one Resources member must be defined."
+        )
+    for logical_id, resource in resources.items():
+        if not isinstance(resource, dict) or not isinstance(resource.get("Type"), str):
+            raise ValidationError(
+                f"Template format error: [/Resources/{logical_id}] Every Resources object "
+                "must contain a Type member."
+            )
+    return template
+
+
+def _plain(node: Any) -> Any:
+    """cfn-lint's node classes carry positions; the engine wants plain values."""
+    return json.loads(json.dumps(node, default=str))
+
+
+def transforms(template: dict[str, Any]) -> list[str]:
+    value = template.get("Transform")
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]

@@ -1,16 +1,75 @@
-"""The `valohai-hybrid` console command."""
+"""The `valohai-hybrid` console command.
+
+Exit codes: 0 success, 1 the operation failed (the message says why), 2 usage errors.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from .localaws import control
+
+DEFAULT_STATE_DIR = Path(".localaws")
+
+
+def _local_aws(args: argparse.Namespace) -> int:
+    state_dir: Path = args.state_dir.resolve()
+    if args.action == "start":
+        info = control.start(state_dir, port=args.port)
+        print(f"local AWS running at {info['endpoint_url']} (pid {info['pid']})")
+        print(f"  export AWS_ENDPOINT_URL={info['endpoint_url']}")
+        print(
+            "  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
+            "AWS_DEFAULT_REGION=eu-west-1"
+        )
+        print("stop it with: valohai-hybrid local-aws stop")
+    elif args.action == "stop":
+        print("local AWS stopped" if control.stop(state_dir) else "local AWS was not running")
+    else:
+        running = control.status(state_dir)
+        print(json.dumps(running, indent=2) if running else "local AWS is not running")
+        return 0 if running else 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="valohai-hybrid",
+        description="Package, publish, launch and check Valohai Hybrid on AWS; run it locally.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    local = commands.add_parser(
+        "local-aws", help="start, stop or inspect the local AWS (moto on 127.0.0.1)"
+    )
+    local.add_argument("action", choices=["start", "stop", "status"])
+    local.add_argument(
+        "--port", type=int, default=0, help="port to listen on (default: a free one)"
+    )
+    local.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help="where the server keeps its status, log and certificates (default .localaws)",
+    )
+    local.set_defaults(handler=_local_aws)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="valohai-hybrid", description=__doc__)
-    parser.parse_args(argv)
-    parser.print_help()
-    return 0
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except control.ControlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

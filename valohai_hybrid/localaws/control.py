@@ -1,0 +1,109 @@
+"""Start and stop the local AWS in the background, for people and scripts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+STATUS_FILE = "server.json"
+LOG_FILE = "server.log"
+
+
+class ControlError(Exception):
+    """Something the user can fix; the message says how."""
+
+
+def status(state_dir: Path) -> dict[str, Any] | None:
+    """The running server's details, or None (a stale status file is removed)."""
+    path = state_dir / STATUS_FILE
+    if not path.exists():
+        return None
+    info: dict[str, Any] = json.loads(path.read_text())
+    if not _alive(int(info["pid"])):
+        path.unlink(missing_ok=True)
+        return None
+    return info
+
+
+def start(state_dir: Path, port: int = 0, timeout: float = 60.0) -> dict[str, Any]:
+    running = status(state_dir)
+    if running:
+        raise ControlError(
+            f"the local AWS already runs at {running['endpoint_url']} (pid {running['pid']}); "
+            "stop it first with `valohai-hybrid local-aws stop`"
+        )
+    state_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "eu-west-1"),
+    }
+    with (state_dir / LOG_FILE).open("ab") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "valohai_hybrid.localaws.server",
+                "--port",
+                str(port),
+                "--state-dir",
+                str(state_dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env=env,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = status(state_dir)
+        if info and int(info["pid"]) == process.pid:
+            return info
+        if process.poll() is not None:
+            raise ControlError(
+                f"the local AWS exited during start-up (code {process.returncode}); "
+                f"see {state_dir / LOG_FILE}"
+            )
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGKILL)
+    raise ControlError(
+        f"the local AWS did not start within {timeout:.0f} s; see {state_dir / LOG_FILE}"
+    )
+
+
+def stop(state_dir: Path, timeout: float = 10.0) -> bool:
+    """Stop the server and every process it started; False if none was running."""
+    info = status(state_dir)
+    if info is None:
+        return False
+    pid = int(info["pid"])
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+    (state_dir / STATUS_FILE).unlink(missing_ok=True)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not yet reaped by its parent) is not alive.
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split()[2] != "Z"
+    except OSError:
+        return True

@@ -1,0 +1,160 @@
+"""Run the local AWS for tests and tools: a server process and boto3 clients pointed at it.
+
+Used as a pytest plugin (`pytest_plugins = ["valohai_hybrid.localaws.testing"]`), which adds
+the session-scoped `local_aws` fixture, and by the demo and benchmarks through
+`running_local_aws()`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import urllib3
+
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+DEFAULT_REGION = "eu-west-1"
+STARTUP_TIMEOUT = 60.0
+
+
+@dataclass
+class LocalAwsHandle:
+    """A running local AWS: where it is, and clients for it."""
+
+    endpoint_url: str
+    ca_bundle: Path
+    state_dir: Path
+    pid: int
+    region: str = DEFAULT_REGION
+
+    def client(self, service: str, region: str | None = None, **kwargs: Any) -> Any:
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self.endpoint_url,
+            region_name=region or self.region,
+            aws_access_key_id=kwargs.pop(
+                "aws_access_key_id", FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]
+            ),
+            aws_secret_access_key=kwargs.pop(
+                "aws_secret_access_key", FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+            ),
+            **kwargs,
+        )
+
+    def control(self, path: str, payload: Any = None) -> Any:
+        """Call a route of the local AWS's own control API (`/_localaws/...`)."""
+        response = urllib3.request(
+            "GET" if payload is None else "POST",
+            f"{self.endpoint_url}/_localaws/{path}",
+            json=payload,
+            timeout=30,
+        )
+        if response.status >= 400:
+            raise RuntimeError(f"/_localaws/{path}: HTTP {response.status} {response.data!r}")
+        return json.loads(response.data or b"null")
+
+    def wait_for_stack(self, stack: str, timeout: float = 120.0, region: str | None = None) -> Any:
+        """Poll until the stack leaves *_IN_PROGRESS; return its description."""
+        cloudformation = self.client("cloudformation", region)
+        deadline = time.monotonic() + timeout
+        while True:
+            description = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
+            status = description["StackStatus"]
+            if not status.endswith("_IN_PROGRESS") or status == "REVIEW_IN_PROGRESS":
+                return description
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"stack {stack} still {status} after {timeout} s")
+            time.sleep(0.05)
+
+
+def unique(prefix: str) -> str:
+    """A name no other test uses, so tests can share one server."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@contextmanager
+def running_local_aws(state_dir: Path, port: int = 0) -> Iterator[LocalAwsHandle]:
+    """Start the server as a child process; stop it (and everything it started) on exit."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": DEFAULT_REGION}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "valohai_hybrid.localaws.server",
+            "--port",
+            str(port),
+            "--state-dir",
+            str(state_dir),
+        ],
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = _read_ready_line(process)
+        info = json.loads(line)
+        yield LocalAwsHandle(
+            endpoint_url=info["endpoint_url"],
+            ca_bundle=Path(info["ca_bundle"]),
+            state_dir=state_dir,
+            pid=process.pid,
+        )
+    finally:
+        _stop(process)
+
+
+def _read_ready_line(process: subprocess.Popen[str]) -> str:
+    """The server prints one JSON line once it accepts requests."""
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], STARTUP_TIMEOUT)
+    line = process.stdout.readline() if ready else ""
+    if not line:
+        code = process.poll()
+        raise RuntimeError(
+            f"the local AWS did not start within {STARTUP_TIMEOUT:.0f} s (exit code {code}); "
+            "see its output above"
+        )
+    return line
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    """SIGTERM the server's process group (it includes Lambda subprocesses), then SIGKILL."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    else:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    if process.stdout:
+        process.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAwsHandle]:
+    """One local AWS for the whole test session; tests keep apart by unique names."""
+    with running_local_aws(tmp_path_factory.mktemp("localaws")) as handle:
+        yield handle

@@ -80,9 +80,7 @@ def test_vpc_lifecycle(make_ctx: Ctx, client: Any) -> None:
     ]
 
 
-def test_internet_gateway_attached_and_routed(
-    make_ctx: Ctx, client: Any, vpc: Provisioned
-) -> None:
+def test_internet_gateway_attached_and_routed(make_ctx: Ctx, client: Any, vpc: Provisioned) -> None:
     igw_props = {"Tags": [{"Key": "Name", "Value": "valohai-igw"}]}
     igw = ec2.InternetGateway().create(make_ctx("AWS::EC2::InternetGateway", "Igw"), igw_props)
     attach_props = {"VpcId": vpc.physical_id, "InternetGatewayId": igw.physical_id}
@@ -133,7 +131,10 @@ def test_route_target_changes_in_place(make_ctx: Ctx, client: Any, vpc: Provisio
     route = ec2.Route().create(ctx, {**old, "GatewayId": first.physical_id})
 
     kept = ec2.Route().update(
-        ctx, route, {**old, "GatewayId": first.physical_id}, {**old, "GatewayId": second.physical_id}
+        ctx,
+        route,
+        {**old, "GatewayId": first.physical_id},
+        {**old, "GatewayId": second.physical_id},
     )
 
     assert kept.physical_id == route.physical_id

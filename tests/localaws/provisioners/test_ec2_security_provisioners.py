@@ -54,10 +54,20 @@ def test_security_group_rules_follow_the_template(
     make_ctx: Ctx, client: Any, vpc_id: str, workers: Provisioned
 ) -> None:
     ctx = make_ctx("AWS::EC2::SecurityGroup", "QueueSG")
-    http = {"IpProtocol": "tcp", "FromPort": "80", "ToPort": 80, "CidrIp": "0.0.0.0/0",
-            "Description": "ACME HTTP-01"}  # fmt: skip
-    redis = {"IpProtocol": "tcp", "FromPort": 63790, "ToPort": 63790,
-             "SourceSecurityGroupId": workers.physical_id, "Description": "workers"}  # fmt: skip
+    http = {
+        "IpProtocol": "tcp",
+        "FromPort": "80",
+        "ToPort": 80,
+        "CidrIp": "0.0.0.0/0",
+        "Description": "ACME HTTP-01",
+    }
+    redis = {
+        "IpProtocol": "tcp",
+        "FromPort": 63790,
+        "ToPort": 63790,
+        "SourceSecurityGroupId": workers.physical_id,
+        "Description": "workers",
+    }
     ssh = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIp": "3.251.38.215/32"}
     props = {
         "GroupName": "valohai-sg-queue",
@@ -83,21 +93,29 @@ def test_security_group_rules_follow_the_template(
         Filters=[{"Name": "group-id", "Values": [group.physical_id]}]
     )["SecurityGroupRules"]
     ingress_from_anywhere = [
-        r.get("Description") for r in rules if r.get("CidrIpv4") == "0.0.0.0/0" and not r["IsEgress"]
+        r.get("Description")
+        for r in rules
+        if r.get("CidrIpv4") == "0.0.0.0/0" and not r["IsEgress"]
     ]
     assert ingress_from_anywhere == ["ACME HTTP-01"]
 
     # A rule from a standalone resource must survive the group's own update.
-    extra_props = {"GroupId": group.physical_id, "IpProtocol": "tcp", "FromPort": 443,
-                   "ToPort": 443, "CidrIp": "10.0.0.0/8"}  # fmt: skip
+    extra_props = {
+        "GroupId": group.physical_id,
+        "IpProtocol": "tcp",
+        "FromPort": 443,
+        "ToPort": 443,
+        "CidrIp": "10.0.0.0/8",
+    }
     extra_ctx = make_ctx("AWS::EC2::SecurityGroupIngress")
     extra = ec2_security.SecurityGroupIngress().create(extra_ctx, extra_props)
 
     updated = {
         **props,
         "SecurityGroupIngress": [http, {**redis, "Description": "worker machines"}],
-        "SecurityGroupEgress": [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
-                                 "CidrIp": "0.0.0.0/0"}],  # fmt: skip
+        "SecurityGroupEgress": [
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "0.0.0.0/0"}
+        ],
         "Tags": [{"Key": "Name", "Value": "renamed"}],
     }
     kept = ec2_security.SecurityGroup().update(ctx, group, props, updated)
@@ -142,8 +160,14 @@ def test_standalone_egress_rule(
     make_ctx: Ctx, client: Any, vpc_id: str, workers: Provisioned
 ) -> None:
     ctx = make_ctx("AWS::EC2::SecurityGroupEgress")
-    props = {"GroupId": workers.physical_id, "IpProtocol": "udp", "FromPort": 53, "ToPort": 53,
-             "CidrIp": "10.0.0.2/32", "Description": "dns"}  # fmt: skip
+    props = {
+        "GroupId": workers.physical_id,
+        "IpProtocol": "udp",
+        "FromPort": 53,
+        "ToPort": 53,
+        "CidrIp": "10.0.0.2/32",
+        "Description": "dns",
+    }
     rule = ec2_security.SecurityGroupEgress().create(ctx, props)
 
     assert rule.physical_id.startswith("sgr-")
@@ -160,9 +184,7 @@ def test_standalone_egress_rule(
 
     for _ in range(2):
         ec2_security.SecurityGroupEgress().delete(ctx, moved, props)
-    assert not any(
-        p[0] == "udp" for p in permissions(client, workers.physical_id, egress=True)
-    )
+    assert not any(p[0] == "udp" for p in permissions(client, workers.physical_id, egress=True))
 
 
 def test_rule_for_a_missing_group_fails_clearly(make_ctx: Ctx) -> None:
@@ -176,9 +198,7 @@ def test_rule_for_a_missing_group_fails_clearly(make_ctx: Ctx) -> None:
 # Canaries: stock moto CloudFormation behaviour this module replaces.
 
 
-def test_canary_moto_ignores_egress_rules_and_descriptions(
-    stock_stack: Any, client: Any
-) -> None:
+def test_canary_moto_ignores_egress_rules_and_descriptions(stock_stack: Any, client: Any) -> None:
     ids = stock_stack(
         {
             "Resources": {
@@ -189,12 +209,21 @@ def test_canary_moto_ignores_egress_rules_and_descriptions(
                         "GroupDescription": "canary",
                         "VpcId": {"Ref": "Vpc"},
                         "SecurityGroupIngress": [
-                            {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
-                             "CidrIp": "0.0.0.0/0", "Description": "http"}  # fmt: skip
+                            {
+                                "IpProtocol": "tcp",
+                                "FromPort": 80,
+                                "ToPort": 80,
+                                "CidrIp": "0.0.0.0/0",
+                                "Description": "http",
+                            }
                         ],
                         "SecurityGroupEgress": [
-                            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
-                             "CidrIp": "0.0.0.0/0"}  # fmt: skip
+                            {
+                                "IpProtocol": "tcp",
+                                "FromPort": 443,
+                                "ToPort": 443,
+                                "CidrIp": "0.0.0.0/0",
+                            }
                         ],
                     },
                 },
@@ -202,9 +231,7 @@ def test_canary_moto_ignores_egress_rules_and_descriptions(
         }
     )
     assert permissions(client, ids["Group"]) == {("tcp", 80, 80, "0.0.0.0/0", None)}
-    assert permissions(client, ids["Group"], egress=True) == {
-        ("-1", None, None, "0.0.0.0/0", None)
-    }
+    assert permissions(client, ids["Group"], egress=True) == {("-1", None, None, "0.0.0.0/0", None)}
 
 
 def test_canary_moto_has_no_security_group_egress_type(stock_stack: Any, client: Any) -> None:
@@ -218,8 +245,13 @@ def test_canary_moto_has_no_security_group_egress_type(stock_stack: Any, client:
                 },
                 "Egress": {
                     "Type": "AWS::EC2::SecurityGroupEgress",
-                    "Properties": {"GroupId": {"Ref": "Group"}, "IpProtocol": "udp",
-                                   "FromPort": 53, "ToPort": 53, "CidrIp": "10.0.0.2/32"},  # fmt: skip
+                    "Properties": {
+                        "GroupId": {"Ref": "Group"},
+                        "IpProtocol": "udp",
+                        "FromPort": 53,
+                        "ToPort": 53,
+                        "CidrIp": "10.0.0.2/32",
+                    },
                 },
             }
         }

@@ -52,6 +52,12 @@ lint: install tools ## ruff, mypy, cfn-lint, checkov, shellcheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(LOCAL_ENV) $(BIN)/mypy
+# Product templates in every region's schema, informational rules on, plus our rules
+# (E9004 runs shellcheck on the boot scripts). W3002 flags the local TemplateURLs that
+# packaging rewrites to S3 URLs.
+	$(BIN)/cfn-lint --include-checks I --regions ALL_REGIONS --ignore-checks W3002 \
+		--append-rules valohai_hybrid/cfnlint_rules -- cfn/*.yml
+	$(LOCAL_ENV) $(CHECKOV) -d cfn --framework cloudformation --skip-download --quiet --compact
 
 demo: install tools ## Publish and launch the whole product on the local AWS, then update and terminate it
 	@echo "make demo: not there yet. The demo needs the custom-resource functions, the product"

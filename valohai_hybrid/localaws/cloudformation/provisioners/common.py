@@ -33,8 +33,7 @@ def generated_name(
     The stack name is shortened first, then the logical id, so the random part always
     survives: two stacks never collide on a generated name.
     """
-    alphabet = _LOWER if lower else _MIXED if mixed_case else _UPPER
-    suffix = "".join(secrets.choice(alphabet) for _ in range(12))
+    suffix = random_suffix(_LOWER if lower else _MIXED if mixed_case else _UPPER)
     logical = ctx.logical_id
     room = max_length - len(suffix) - 1
     if with_stack:
@@ -45,6 +44,11 @@ def generated_name(
         prefix = logical
     name = f"{prefix[:room].rstrip('-')}-{suffix}"
     return name.lower() if lower else name
+
+
+def random_suffix(alphabet: str = _UPPER) -> str:
+    """The 12 random characters CloudFormation ends its generated names with."""
+    return "".join(secrets.choice(alphabet) for _ in range(12))
 
 
 def name_or_generated(

@@ -459,31 +459,55 @@ def test_stock_moto_event_source_mapping_leaves_the_message(stock: Clients) -> N
     assert stock("sqs").receive_message(QueueUrl=url)["Messages"][0]["Body"] == "/good/stock"
 
 
-def _rule_to(client: Clients, name: str) -> str:
-    """An EventBridge rule sending `test.localaws` events to function `name`."""
+def _rule_to(client: Clients, name: str, **target: Any) -> str:
+    """An EventBridge rule sending events of source `test.<name>` to function `name`."""
     arn = client("lambda").get_function(FunctionName=name)["Configuration"]["FunctionArn"]
     client("events").put_rule(
-        Name=f"rule-{name}", EventPattern=json.dumps({"source": ["test.localaws"]})
+        Name=f"rule-{name}", EventPattern=json.dumps({"source": [f"test.{name}"]})
     )
-    client("events").put_targets(Rule=f"rule-{name}", Targets=[{"Id": "fn", "Arn": arn}])
+    client("events").put_targets(Rule=f"rule-{name}", Targets=[{"Id": "fn", "Arn": arn, **target}])
     return arn
 
 
-def test_an_eventbridge_rule_invokes_its_lambda_target(aws: Clients) -> None:
+@pytest.mark.parametrize(
+    ("target", "stored"),
+    [
+        ({}, "Something Happened"),
+        (
+            {"Input": json.dumps({"detail-type": "constant", "detail": {"name": "{name}"}})},
+            "constant",
+        ),
+        (
+            {
+                "InputTransformer": {
+                    "InputPathsMap": {"type": "$.detail-type", "name": "$.detail.name"},
+                    "InputTemplate": (
+                        '{"detail-type": "<type> (transformed)", "detail": {"name": "<name>"}}'
+                    ),
+                }
+            },
+            "Something Happened (transformed)",
+        ),
+    ],
+    ids=["event", "Input", "InputTransformer"],
+)
+def test_an_eventbridge_rule_invokes_its_lambda_target(
+    aws: Clients, target: dict[str, Any], stored: str
+) -> None:
     name = _deploy(aws, "app.store_detail")
-    _rule_to(aws, name)
+    _rule_to(aws, name, **json.loads(json.dumps(target).replace("{name}", f"/{name}/event")))
 
     aws("events").put_events(
         Entries=[
             {
-                "Source": "test.localaws",
+                "Source": f"test.{name}",
                 "DetailType": "Something Happened",
                 "Detail": json.dumps({"name": f"/{name}/event"}),
             }
         ]
     )
 
-    assert _eventually(lambda: _parameter(aws, f"/{name}/event")) == "Something Happened"
+    assert _eventually(lambda: _parameter(aws, f"/{name}/event")) == stored
 
 
 def test_stock_moto_cannot_send_to_a_lambda_target(stock: Clients) -> None:
@@ -492,7 +516,7 @@ def test_stock_moto_cannot_send_to_a_lambda_target(stock: Clients) -> None:
 
     with pytest.raises(NotImplementedError):
         stock("events").put_events(
-            Entries=[{"Source": "test.localaws", "DetailType": "x", "Detail": "{}"}]
+            Entries=[{"Source": f"test.{name}", "DetailType": "x", "Detail": "{}"}]
         )
 
 
@@ -505,6 +529,54 @@ def test_an_sns_subscription_invokes_the_function(aws: Clients) -> None:
     aws("sns").publish(TopicArn=topic, Message=f"/{name}/sns")
 
     assert _eventually(lambda: _parameter(aws, f"/{name}/sns")) == "sns"
+
+
+def test_an_s3_notification_invokes_the_function(aws: Clients) -> None:
+    name = _deploy(aws, "app.store_s3")
+    arn = aws("lambda").get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    aws("s3").create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+    aws("s3").put_bucket_notification_configuration(
+        Bucket=name,
+        NotificationConfiguration={
+            "LambdaFunctionConfigurations": [
+                {"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}
+            ]
+        },
+    )
+
+    aws("s3").put_object(Bucket=name, Key=f"{name}-object", Body=b"data")
+
+    assert _eventually(lambda: _parameter(aws, f"/{name}-object")) == "s3"
+
+
+def test_a_log_subscription_invokes_the_function(aws: Clients) -> None:
+    name = _deploy(aws, "app.store_logs")
+    arn = aws("lambda").get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    logs = aws("logs")
+    logs.create_log_group(logGroupName=f"/app/{name}")
+    logs.create_log_stream(logGroupName=f"/app/{name}", logStreamName="s")
+    logs.put_subscription_filter(
+        logGroupName=f"/app/{name}", filterName="all", filterPattern="", destinationArn=arn
+    )
+
+    logs.put_log_events(
+        logGroupName=f"/app/{name}",
+        logStreamName="s",
+        logEvents=[{"timestamp": int(time.time() * 1000), "message": f"/{name}/logged"}],
+    )
+
+    assert _eventually(lambda: _parameter(aws, f"/{name}/logged")) == "logs"
+
+
+def test_invoke_async_runs_the_function_in_the_background(aws: Clients) -> None:
+    name = _deploy(aws, "app.put_parameter")
+
+    response = aws("lambda").invoke_async(
+        FunctionName=name, InvokeArgs=json.dumps({"name": f"/{name}/legacy", "value": "async"})
+    )
+
+    assert response["Status"] == 202
+    assert _eventually(lambda: _parameter(aws, f"/{name}/legacy")) == "async"
 
 
 # --- interpreters and execution environments -----------------------------------------------

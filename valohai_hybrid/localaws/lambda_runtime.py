@@ -54,7 +54,6 @@ from moto.awslambda.models import EventSourceMapping, LambdaBackend, LambdaFunct
 from moto.awslambda.responses import LambdaResponse
 from moto.awslambda.utils import get_backend
 from moto.events import models as events_models
-from moto.events import notifications as events_notifications
 from moto.events.utils import EventTemplateParser
 from moto.logs.models import logs_backends
 from moto.s3 import notifications as s3_notifications
@@ -155,7 +154,7 @@ def install(*, keep_warm_seconds: float = DEFAULT_KEEP_WARM_SECONDS) -> None:
 
     `keep_warm_seconds`: how long an idle execution environment is kept for reuse (0: never).
     """
-    _pool.keep_warm_seconds = keep_warm_seconds
+    _pool.open(keep_warm_seconds)
     if _patches:
         return
     _stopping.clear()
@@ -173,27 +172,21 @@ def install(*, keep_warm_seconds: float = DEFAULT_KEEP_WARM_SECONDS) -> None:
         (LambdaBackend, "send_log_event"),
         (LambdaResponse, "invoke_async"),
         (s3_notifications, "_invoke_awslambda"),
-        (events_notifications, "_invoke_lambda"),
     ):
         _patch(owner, name, _asynchronous)
 
 
 def uninstall() -> None:
-    """Restore stock moto and stop every execution environment and SQS poller."""
+    """Restore stock moto; stop every execution environment and SQS poller (server stop)."""
     _stopping.set()
     while _patches:
         owner, name, original = _patches.pop()
         setattr(owner, name, original)
-    _pool.shutdown()
+    _pool.close()
 
 
 def is_installed() -> bool:
     return bool(_patches)
-
-
-def shutdown() -> None:
-    """Stop the warm execution environments (the server calls this when it stops)."""
-    _pool.shutdown()
 
 
 # --- patching moto ----------------------------------------------------------------------------
@@ -248,7 +241,7 @@ def _invoke_method(
         raise LambdaClientError(
             "InvalidRequestContentException", f"Could not parse request body into json: {exc}"
         ) from exc
-    result = invoke(self, event, invocation_type=invocation_type)  # type: ignore[arg-type]
+    result = invoke(self, event, invocation_type=cast(InvocationType, invocation_type))
     if result.function_error:
         response_headers["x-amz-function-error"] = result.function_error
     if invocation_type == "RequestResponse":
@@ -510,11 +503,18 @@ def _extracted(code: bytes, root: Path, what: str) -> Path:
     return target
 
 
-def _runtime_dir(root: Path) -> Path:
-    """boto3 and its pure-Python dependencies, copied from this environment once."""
+@functools.cache
+def _runtime_distributions() -> tuple[str, list[importlib.metadata.Distribution]]:
+    """The distributions the runtime directory holds, and a key naming their versions."""
     distributions = [importlib.metadata.distribution(name) for name in RUNTIME_DISTRIBUTIONS]
     key = "\n".join(f"{d.metadata['Name']}=={d.version}" for d in distributions)
-    target = root / hashlib.sha256(key.encode()).hexdigest()[:16]
+    return hashlib.sha256(key.encode()).hexdigest()[:16], distributions
+
+
+def _runtime_dir(root: Path) -> Path:
+    """boto3 and its pure-Python dependencies, copied from this environment once."""
+    key, distributions = _runtime_distributions()
+    target = root / key
     if not target.is_dir():
         with _staging(root, target) as staging:
             for distribution in distributions:
@@ -592,6 +592,7 @@ class _Worker:
                 self._output.put(_Line(timestamp, text))
             if found:
                 self._output.put(json.loads(message))
+        self.process.stdout.close()
         self._output.put(None)
 
     def send(self, message: dict[str, Any]) -> None:
@@ -658,9 +659,15 @@ class _Pool:
 
     def __init__(self) -> None:
         self.keep_warm_seconds = DEFAULT_KEEP_WARM_SECONDS
+        self._open = True
         self._lock = threading.Lock()
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
+
+    def open(self, keep_warm_seconds: float) -> None:
+        with self._lock:
+            self.keep_warm_seconds = keep_warm_seconds
+            self._open = True
 
     def take(self, environment: _Environment) -> _Worker:
         """A warm environment for `environment`, else a new one (whose init is pending)."""
@@ -681,18 +688,19 @@ class _Pool:
                 elif chosen is None and worker.environment == environment:
                     chosen = worker
             self._idle = [w for w in self._idle if w is not chosen and w not in retired]
-            if chosen is None:
-                chosen = _Worker(environment, self.keep_warm_seconds + _IDLE_EXIT_GRACE_SECONDS)
-            self._busy.add(chosen)
+            idle_exit_seconds = self.keep_warm_seconds + _IDLE_EXIT_GRACE_SECONDS
         for worker in retired:
             worker.stop()
+        if chosen is None:
+            chosen = _Worker(environment, idle_exit_seconds)
+        with self._lock:
+            self._busy.add(chosen)
         return chosen
 
     def give_back(self, worker: _Worker, reusable: bool) -> None:
         with self._lock:
-            was_busy = worker in self._busy
             self._busy.discard(worker)
-            if was_busy and reusable and self.keep_warm_seconds > 0 and worker.alive():
+            if self._open and reusable and self.keep_warm_seconds > 0 and worker.alive():
                 worker.idle_since = time.monotonic()
                 self._idle.append(worker)
                 retired = self._idle[:-MAX_IDLE_ENVIRONMENTS]
@@ -702,8 +710,10 @@ class _Pool:
         for stale in retired:
             stale.stop()
 
-    def shutdown(self) -> None:
+    def close(self) -> None:
+        """Stop every environment, busy ones too; later ones are not kept."""
         with self._lock:
+            self._open = False
             idle, busy = self._idle, list(self._busy)
             self._idle, self._busy = [], set()
         for worker in busy:

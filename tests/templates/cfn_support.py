@@ -1,0 +1,137 @@
+"""Helpers for the static template tests: load the product templates, walk them, and apply
+CloudFormation's parameter constraints and template Rules the way CloudFormation does before it
+creates anything."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator, Mapping
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from cfnlint.decode import decode
+
+REPO = Path(__file__).resolve().parents[2]
+CFN = REPO / "cfn"
+RULES_DIR = REPO / "valohai_hybrid" / "cfnlint_rules"
+BIN = Path(sys.executable).parent
+PRODUCT_TEMPLATES = (
+    "iam.yml",
+    "main.yml",
+    "network.yml",
+    "subnet.yml",
+    "s3bucket.yml",
+    "worker-queue.yml",
+)
+
+
+@cache
+def load(name: str) -> dict[str, Any]:
+    """A product template as CloudFormation reads it (short-form tags become Fn:: maps)."""
+    template, problems = decode(str(CFN / name))
+    assert not problems, f"{name} does not parse: {problems}"
+    assert isinstance(template, dict)
+    return template
+
+
+def walk(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """Every (path, value) pair below node, node itself first."""
+    yield path, node
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from walk(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from walk(value, (*path, index))
+
+
+def resources(template: Mapping[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == resource_type
+    }
+
+
+def tags(resource: Mapping[str, Any]) -> dict[str, Any]:
+    return {tag["Key"]: tag["Value"] for tag in resource["Properties"].get("Tags", [])}
+
+
+def sub_text(value: Any) -> str:
+    """The text of an Fn::Sub (short or list form)."""
+    sub = value["Fn::Sub"]
+    return sub[0] if isinstance(sub, list) else sub
+
+
+def parameter_error(definition: Mapping[str, Any], value: str) -> str | None:
+    """Why CloudFormation would reject value for a parameter so defined, or None.
+
+    CloudFormation checks these constraints before it creates anything; its AllowedPattern is a
+    Java regular expression that must match the whole value.
+    """
+    kind = definition["Type"]
+    problem = None
+    if kind == "Number":
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            return "must be a number"
+        allowed = definition.get("AllowedValues")
+        if allowed is not None and number not in {Decimal(str(a)) for a in allowed}:
+            problem = "not an allowed value"
+        elif "MinValue" in definition and number < Decimal(str(definition["MinValue"])):
+            problem = "below MinValue"
+        elif "MaxValue" in definition and number > Decimal(str(definition["MaxValue"])):
+            problem = "above MaxValue"
+    elif kind == "String":
+        allowed = definition.get("AllowedValues")
+        pattern = definition.get("AllowedPattern")
+        if allowed is not None and value not in [str(a) for a in allowed]:
+            problem = "not an allowed value"
+        elif len(value) < int(definition.get("MinLength", 0)):
+            problem = "shorter than MinLength"
+        elif len(value) > int(definition.get("MaxLength", sys.maxsize)):
+            problem = "longer than MaxLength"
+        elif pattern is not None and re.fullmatch(pattern, value) is None:
+            problem = "does not match AllowedPattern"
+    else:
+        raise AssertionError(f"no constraint emulation for parameter type {kind}")
+    if problem is None:
+        return None
+    return f"{problem}: {definition.get('ConstraintDescription', '(no ConstraintDescription)')}"
+
+
+def failed_rule_assertions(template: Mapping[str, Any], values: Mapping[str, str]) -> list[str]:
+    """AssertDescriptions of the template's Rules that the parameter values violate."""
+    failures = []
+    for rule in template.get("Rules", {}).values():
+        condition = rule.get("RuleCondition")
+        if condition is not None and not _evaluate(condition, template, values):
+            continue
+        failures.extend(
+            assertion["AssertDescription"]
+            for assertion in rule["Assertions"]
+            if not _evaluate(assertion["Assert"], template, values)
+        )
+    return failures
+
+
+def _evaluate(node: Any, template: Mapping[str, Any], values: Mapping[str, str]) -> Any:
+    if not isinstance(node, dict):
+        return node
+    ((function, argument),) = node.items()
+    if function == "Ref":
+        return values.get(argument, template["Parameters"][argument].get("Default"))
+    arguments = [_evaluate(a, template, values) for a in argument]
+    if function == "Fn::Equals":
+        return str(arguments[0]) == str(arguments[1])
+    if function == "Fn::Not":
+        return not arguments[0]
+    if function == "Fn::And":
+        return all(arguments)
+    if function == "Fn::Or":
+        return any(arguments)
+    raise AssertionError(f"{function} in Rules is not emulated here")

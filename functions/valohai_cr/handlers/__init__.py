@@ -1,0 +1,1 @@
+"""Lambda entry points: each module wires one function and does nothing else."""

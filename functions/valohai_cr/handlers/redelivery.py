@@ -1,0 +1,30 @@
+"""RedeliveryFunction: consumes the redelivery queue (SQS event source, ReportBatchItemFailures)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from aws_lambda_powertools.utilities.data_classes import SQSEvent
+
+from valohai_cr import runtime
+from valohai_cr.delivery import Sender, Urllib3Transport
+from valohai_cr.notifier import SetupTokens
+from valohai_cr.redelivery import RedeliveryConsumer
+from valohai_cr.work import Work
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+logger = runtime.logger("valohai-redelivery")
+consumer = RedeliveryConsumer(
+    SetupTokens(boto3.client("secretsmanager", config=runtime.CLIENT_CONFIG)),
+    Sender(Urllib3Transport()),
+)
+
+
+@logger.inject_lambda_context(log_event=False, clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[dict[str, str]]]:
+    messages = ((record.message_id, record.body) for record in SQSEvent(event).records)
+    failed = consumer.consume(messages, Work.for_lambda(context))
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}

@@ -1,0 +1,256 @@
+"""Notifying Valohai: the setup token, NotificationPolicy, and the durable redelivery path.
+
+An event that is not delivered in time is put on the redelivery queue (REDELIVERY_QUEUE_URL)
+unsigned, with where to send it and which secret holds the token; the queue's consumer signs it
+afresh. What a failed delivery does to the CloudFormation operation is decided by `Stakes`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from typing import TYPE_CHECKING, Any
+
+from valohai_cr.delivery import Outcome, Sender, events_url
+from valohai_cr.errors import ResourceFailure
+from valohai_cr.events import Event, EventType
+from valohai_cr.properties import Properties
+from valohai_cr.tags import PURPOSE, SETUP_TOKEN_PURPOSE, STACK_ID, as_dict
+from valohai_cr.work import Work
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
+
+log = logging.getLogger(__name__)
+
+#: The most of a function's time one notification may take (attempts and backoff).
+DELIVERY_BUDGET = 30.0
+#: Time a delivery leaves unused, so that what it could not deliver can still be queued.
+QUEUEING_RESERVE = 1.0
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9._~-]{32,256}")
+MESSAGE_FORMAT = 1
+
+
+class Policy(StrEnum):
+    """The NotificationPolicy property."""
+
+    BEST_EFFORT = "BestEffort"
+    REQUIRED = "Required"
+
+
+class Stakes(Enum):
+    """What an event that could not be delivered does to the operation that sent it."""
+
+    #: A Delete: never fails; an event that cannot even be queued is logged and dropped.
+    ADVISORY = "advisory"
+    #: BestEffort: queued for redelivery; fails only when it cannot be queued.
+    QUEUEABLE = "queueable"
+    #: A registration under BestEffort: as QUEUEABLE, but a definitive rejection fails.
+    ACCEPTANCE = "acceptance"
+    #: Required: fails unless Valohai accepted it now.
+    REQUIRED = "required"
+
+    @classmethod
+    def of(cls, request_type: str, policy: Policy, *, registration: bool = False) -> Stakes:
+        if request_type == "Delete":
+            return cls.ADVISORY
+        if policy is Policy.REQUIRED:
+            return cls.REQUIRED
+        return cls.ACCEPTANCE if registration else cls.QUEUEABLE
+
+
+class Delivery(StrEnum):
+    """The `Delivery` attribute of a notifying resource."""
+
+    DELIVERED = "delivered"
+    QUEUED = "queued"
+    DROPPED = "dropped"
+
+
+@dataclass(frozen=True)
+class Destination:
+    api_url: str
+    token_secret_arn: str
+
+
+@dataclass(frozen=True)
+class Redelivery:
+    """A queued event; `cleanup_token` deletes the token secret once this (final) event is in."""
+
+    destination: Destination
+    event: Event
+    cleanup_token: bool = False
+
+    def to_message(self) -> str:
+        return json.dumps(
+            {
+                "format": MESSAGE_FORMAT,
+                "api_url": self.destination.api_url,
+                "token_secret_arn": self.destination.token_secret_arn,
+                "event_type": self.event.type.value,
+                "idempotency_key": self.event.key,
+                "body": self.event.body.decode(),
+                "cleanup_token": self.cleanup_token,
+            }
+        )
+
+    @classmethod
+    def from_message(cls, message: str) -> Redelivery:
+        """Parse a queue message; ValueError says what is wrong with it."""
+        try:
+            fields: dict[str, Any] = json.loads(message)
+            if fields.get("format") != MESSAGE_FORMAT:
+                raise ValueError(f"unsupported message format {fields.get('format')!r}")
+            destination = Destination(str(fields["api_url"]), str(fields["token_secret_arn"]))
+            event = Event(
+                EventType(fields["event_type"]),
+                str(fields["idempotency_key"]),
+                str(fields["body"]).encode(),
+            )
+            return cls(destination, event, bool(fields.get("cleanup_token", False)))
+        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as error:
+            raise ValueError(
+                f"malformed redelivery message: {type(error).__name__}: {error}"
+            ) from error
+
+
+class SetupTokens:
+    """The setup-token secrets: read one, find a stack's, delete one after the final event."""
+
+    def __init__(self, secrets: SecretsManagerClient) -> None:
+        self._secrets = secrets
+
+    def read(self, secret_arn: str, work: Work) -> str:
+        with work.step(f"reading the setup token from {secret_arn}"):
+            value = self._secrets.get_secret_value(SecretId=secret_arn).get("SecretString", "")
+        token = value.strip()
+        if not TOKEN_PATTERN.fullmatch(token):
+            raise ResourceFailure(
+                f"The secret {secret_arn} does not hold a setup token (expected 32-256 characters "
+                "of letters, digits and ._~-): put the token Valohai gave you into it"
+            )
+        return token
+
+    def find(self, stack_id: str, work: Work) -> str | None:
+        """The ARN of the live setup-token secret tagged with `stack_id`, if there is one."""
+        with work.step(f"looking for the setup token of {stack_id}"):
+            pages = self._secrets.get_paginator("list_secrets").paginate(
+                Filters=[
+                    {"Key": "tag-key", "Values": [STACK_ID]},
+                    {"Key": "tag-value", "Values": [stack_id]},
+                ]
+            )
+            for page in pages:
+                for secret in page.get("SecretList", []):
+                    tags = as_dict(secret.get("Tags", []))
+                    if tags.get(STACK_ID) == stack_id and tags.get(PURPOSE) == SETUP_TOKEN_PURPOSE:
+                        return secret["ARN"]
+        return None
+
+    def delete(self, secret_arn: str, work: Work) -> None:
+        """Force-delete a setup-token secret (only one tagged as such); gone already is fine."""
+        with work.step(f"deleting the setup token secret {secret_arn}"):
+            try:
+                tags = as_dict(self._secrets.describe_secret(SecretId=secret_arn).get("Tags", []))
+            except self._secrets.exceptions.ResourceNotFoundException:
+                return
+            if tags.get(PURPOSE) != SETUP_TOKEN_PURPOSE:
+                raise ResourceFailure(f"Refusing to delete {secret_arn}: it is not a setup token")
+            self._secrets.delete_secret(SecretId=secret_arn, ForceDeleteWithoutRecovery=True)
+        log.info("Deleted the setup token secret", extra={"secret_arn": secret_arn})
+
+
+class RedeliveryQueue:
+    """The SQS queue the redelivery consumer reads; the client is made on first use only,
+    because a function that delivers on the first try never needs it."""
+
+    def __init__(self, url: str, make_client: Callable[[], SQSClient]) -> None:
+        self._url = url
+        self._make_client = make_client
+        self._client: SQSClient | None = None
+
+    def put(self, redelivery: Redelivery) -> None:
+        if self._client is None:
+            self._client = self._make_client()
+        self._client.send_message(QueueUrl=self._url, MessageBody=redelivery.to_message())
+
+
+class Notifier:
+    def __init__(self, tokens: SetupTokens, sender: Sender, queue: RedeliveryQueue) -> None:
+        self._tokens = tokens
+        self._sender = sender
+        self._queue = queue
+
+    def notify(
+        self,
+        event: Event,
+        destination: Destination,
+        work: Work,
+        stakes: Stakes,
+        *,
+        cleanup_token: bool = False,
+    ) -> Delivery:
+        """Deliver now, or queue for redelivery; raise ResourceFailure when `stakes` say so."""
+        what = f"{event.type.value} event"
+        try:
+            token = self._tokens.read(destination.token_secret_arn, work)
+        except ResourceFailure as error:
+            if stakes is not Stakes.ADVISORY:
+                raise
+            problem = error.reason
+        else:
+            budget = min(DELIVERY_BUDGET, work.remaining() - QUEUEING_RESERVE)
+            result = self._sender.deliver(event, destination.api_url, token, work.limited(budget))
+            if result.outcome is Outcome.DELIVERED:
+                log.info("Valohai accepted the %s", what, extra={"attempts": result.attempts})
+                if cleanup_token:
+                    self._tokens.delete(destination.token_secret_arn, work)
+                return Delivery.DELIVERED
+            rejected = result.outcome is Outcome.REJECTED
+            verb = "rejected" if rejected else "did not accept"
+            problem = f"Valohai {verb} the {what}: {result.detail}"
+            if stakes is Stakes.REQUIRED or (rejected and stakes is Stakes.ACCEPTANCE):
+                raise ResourceFailure(problem)
+        log.warning("%s; queueing it for redelivery", problem)
+        return self._enqueue(Redelivery(destination, event, cleanup_token), problem, stakes, work)
+
+    def _enqueue(
+        self, redelivery: Redelivery, problem: str, stakes: Stakes, work: Work
+    ) -> Delivery:
+        try:
+            with work.step(f"queueing the {redelivery.event.type.value} event for redelivery"):
+                self._queue.put(redelivery)
+        except ResourceFailure as error:
+            if stakes is not Stakes.ADVISORY:
+                raise ResourceFailure(
+                    f"{problem}; and it could not be queued: {error.reason}"
+                ) from error
+            log.error("%s; dropped: %s", problem, error.reason)
+            return Delivery.DROPPED
+        return Delivery.QUEUED
+
+
+_SECRET_ARN = r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+"  # noqa: S105
+
+
+def destination_from(props: Properties) -> Destination:
+    """ValohaiApiUrl and SetupTokenSecretArn, checked: where to send and what to sign with."""
+    api_url = props.text(
+        "ValohaiApiUrl", expected="the Valohai API URL, such as https://app.valohai.com"
+    )
+    events_url(api_url)
+    secret_arn = props.text(
+        "SetupTokenSecretArn",
+        pattern=_SECRET_ARN,
+        expected="the ARN of the Secrets Manager secret that holds the setup token",
+    )
+    return Destination(api_url, secret_arn)
+
+
+def policy_from(props: Properties) -> Policy:
+    return Policy(props.choice("NotificationPolicy", list(Policy), default=Policy.BEST_EFFORT))

@@ -1,0 +1,27 @@
+"""What a custom-resource provider implements; the crhelper wiring lives in `lifecycle`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent
+
+from valohai_cr.work import Work
+
+
+@dataclass(frozen=True)
+class Result:
+    """The PhysicalResourceId and the Data (never a secret value) of a successful operation."""
+
+    physical_id: str
+    data: Mapping[str, str] = field(default_factory=dict)
+
+
+class Provider(Protocol):
+    def create(self, event: CloudFormationCustomResourceEvent, work: Work) -> Result: ...
+
+    def update(self, event: CloudFormationCustomResourceEvent, work: Work) -> Result: ...
+
+    def delete(self, event: CloudFormationCustomResourceEvent, work: Work) -> Result: ...

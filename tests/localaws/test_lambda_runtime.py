@@ -25,6 +25,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.awslambda.utils import get_backend
 from moto.server import ThreadedMotoServer
 
 from valohai_hybrid import devtls
@@ -32,6 +33,7 @@ from valohai_hybrid.localaws import lambda_runtime
 from valohai_hybrid.localaws.config import LocalAwsConfig, set_config
 
 REGION = "eu-west-1"
+ACCOUNT = "123456789012"  # moto's default account
 CREDENTIALS = {
     "region_name": REGION,
     "aws_access_key_id": "testing",
@@ -320,6 +322,24 @@ def test_the_handler_calls_back_into_the_local_aws(aws: Clients) -> None:
     assert _parameter(aws, f"/{name}/stored") == "by the function"
 
 
+def test_the_python_api_returns_lambdas_answer_and_the_logs(aws: Clients) -> None:
+    """What the local CloudFormation engine calls, with a moto function object."""
+    name = _deploy(aws, "app.echo")
+    fn = get_backend(ACCOUNT, REGION).get_function(name)
+
+    result = lambda_runtime.invoke(fn, {"direct": True})
+    dry_run = lambda_runtime.invoke(fn, {"direct": "dry"}, invocation_type="DryRun")
+
+    assert result.status_code == 200
+    assert json.loads(result.payload)["event"] == {"direct": True}
+    assert result.function_error is None
+    assert f"START RequestId: {result.request_id} Version: $LATEST" in result.logs
+    assert 'echo {"direct": true}' in result.logs
+    assert result.duration_ms > 0
+    assert dry_run.status_code == 204
+    assert 'echo {"direct": "dry"}' not in "".join(_log_messages(aws, f"/aws/lambda/{name}"))
+
+
 # --- logs -------------------------------------------------------------------------------------
 
 
@@ -594,8 +614,12 @@ def test_the_runtimes_python_runs_the_function_when_the_machine_has_it(
     assert payload["python"] == (version if _python_available(version) else CURRENT_PYTHON)
 
 
-def test_a_runtime_the_machine_lacks_runs_on_the_servers_python(aws: Clients) -> None:
-    name = _deploy(aws, "app.echo", Runtime="python3.99")
+@pytest.mark.parametrize("runtime", ["python3.99", "python3.8"], ids=["missing", "too-old"])
+def test_a_runtime_the_machine_cannot_give_runs_on_the_servers_python(
+    aws: Clients, runtime: str
+) -> None:
+    """python3.8 may be installed, but the runtime's boto3 no longer supports it."""
+    name = _deploy(aws, "app.echo", Runtime=runtime)
 
     _, payload = _invoke(aws, name, {})
 

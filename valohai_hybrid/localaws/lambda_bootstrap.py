@@ -102,15 +102,32 @@ def _error(error_type: str, message: str, stack: list[str], request_id: str) -> 
 
 
 def _stack(tb: TracebackType | None) -> list[str]:
-    return traceback.format_list(traceback.extract_tb(tb))
+    """The traceback's frames without this bootstrap's and the import machinery's."""
+    internal = (__file__, importlib.__file__)
+    frames = [
+        frame
+        for frame in traceback.extract_tb(tb)
+        if frame.filename not in internal and not frame.filename.startswith("<frozen ")
+    ]
+    return traceback.format_list(frames)
 
 
-def _log_error(error: dict[str, Any], exc: BaseException | None) -> None:
-    """Print the error the way the Lambda runtime logs it: `[ERROR] Type: message`."""
+def _log_error(error: dict[str, Any]) -> None:
+    """Log the error the way the Lambda runtime does: `[ERROR] Type: message` and the stack."""
     lines = [f"[ERROR] {error['errorType']}: {error['errorMessage']}"]
-    if exc is not None:
-        lines.extend(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if error["stackTrace"]:
+        lines += ["Traceback (most recent call last):", *error["stackTrace"]]
     sys.stdout.write("\n".join(line.rstrip("\n") for line in lines) + "\n")
+
+
+class _InitError(Exception):
+    """The init phase failed: Lambda reports it with the first invocation."""
+
+    def __init__(self, error_type: str, message: str, cause: BaseException | None) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.cause = cause
 
 
 def _load_handler(handler_name: str) -> Handler:
@@ -143,14 +160,6 @@ def _load_handler(handler_name: str) -> Handler:
     return handler  # type: ignore[no-any-return]
 
 
-class _InitError(Exception):
-    def __init__(self, error_type: str, message: str, cause: BaseException | None) -> None:
-        super().__init__(message)
-        self.error_type = error_type
-        self.message = message
-        self.cause = cause
-
-
 def _json_default(value: Any) -> Any:
     # Lambda's serializer writes Decimals (as DynamoDB returns them) as numbers.
     if isinstance(value, decimal.Decimal):
@@ -164,14 +173,14 @@ def _invoke(handler: Handler, request: dict[str, Any]) -> dict[str, Any]:
     try:
         result = handler(request["event"], context)
     except Exception as exc:
-        error = _error(type(exc).__name__, str(exc), _stack(exc.__traceback__.tb_next), request_id)  # type: ignore[union-attr]
-        _log_error(error, exc)
+        error = _error(type(exc).__name__, str(exc), _stack(exc.__traceback__), request_id)
+        _log_error(error)
         return {"error": error}
     try:
         return {"payload": json.dumps(result, default=_json_default)}
     except (TypeError, ValueError) as exc:
         error = _error("Runtime.MarshalError", f"Unable to marshal response: {exc}", [], request_id)
-        _log_error(error, None)
+        _log_error(error)
         return {"error": error}
 
 
@@ -193,10 +202,9 @@ def main() -> int:
     try:
         handler = _load_handler(os.environ["_HANDLER"])
     except _InitError as exc:
-        error = _error(exc.error_type, exc.message, _stack(exc.__traceback__), "")
-        if exc.cause is not None:
-            error["stackTrace"] = _stack(exc.cause.__traceback__)
-        _log_error(error, None)
+        stack = _stack(exc.cause.__traceback__) if exc.cause is not None else []
+        error = _error(exc.error_type, exc.message, stack, "")
+        _log_error(error)
         _emit(marker, {"init": {"error": error}})
         return 1
     _emit(marker, {"init": {"duration_ms": (time.perf_counter() - started) * 1000}})

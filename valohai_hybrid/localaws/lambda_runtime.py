@@ -450,6 +450,17 @@ def _interpreter(version: str) -> tuple[str, str]:
     current = f"{sys.version_info.major}.{sys.version_info.minor}"
     if version == current:
         return sys.executable, current
+    oldest = _runtime_minimum_python()
+    if tuple(map(int, version.split("."))) < oldest:
+        _LOG.warning(
+            "Lambda runtime python%s: the boto3 given to functions needs Python %d.%d or later, "
+            "so functions with this runtime run on Python %s (%s)",
+            version,
+            *oldest,
+            current,
+            sys.executable,
+        )
+        return sys.executable, current
     candidates = [found] if (found := shutil.which(f"python{version}")) else []
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
     candidates += sorted(
@@ -509,6 +520,17 @@ def _runtime_distributions() -> tuple[str, list[importlib.metadata.Distribution]
     distributions = [importlib.metadata.distribution(name) for name in RUNTIME_DISTRIBUTIONS]
     key = "\n".join(f"{d.metadata['Name']}=={d.version}" for d in distributions)
     return hashlib.sha256(key.encode()).hexdigest()[:16], distributions
+
+
+def _runtime_minimum_python() -> tuple[int, ...]:
+    """The oldest Python every runtime package supports (their Requires-Python lower bounds)."""
+    _, distributions = _runtime_distributions()
+    bounds = [
+        (int(major), int(minor))
+        for d in distributions
+        for major, minor in re.findall(r">=\s*(\d+)\.(\d+)", d.metadata["Requires-Python"] or "")
+    ]
+    return max(bounds, default=(3, 0))
 
 
 def _runtime_dir(root: Path) -> Path:

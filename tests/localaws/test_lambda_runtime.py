@@ -30,7 +30,7 @@ from moto.server import ThreadedMotoServer
 
 from valohai_hybrid import devtls
 from valohai_hybrid.localaws import lambda_runtime
-from valohai_hybrid.localaws.config import LocalAwsConfig, set_config
+from valohai_hybrid.localaws.config import LocalAwsConfig, get_config, set_config
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -145,13 +145,17 @@ def _python_available(version: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A moto server on 127.0.0.1 with the Lambda executor installed; yields its endpoint."""
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A moto server in this process on 127.0.0.1, with the Lambda executor: its endpoint."""
     state = tmp_path_factory.mktemp("localaws")
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     _, port = server.get_host_and_port()
     endpoint = f"http://127.0.0.1:{port}"
+    try:
+        previous: LocalAwsConfig | None = get_config()
+    except RuntimeError:
+        previous = None
     set_config(
         LocalAwsConfig(
             endpoint_url=endpoint,
@@ -159,16 +163,20 @@ def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             ca_bundle=devtls.load_or_create(state / "ca").bundle,
         )
     )
+    was_installed = lambda_runtime.is_installed()
     lambda_runtime.install()
     yield endpoint
-    lambda_runtime.uninstall()
+    if not was_installed:
+        lambda_runtime.uninstall()
+    if previous is not None:
+        set_config(previous)
     server.stop()
 
 
 @pytest.fixture
-def aws(local_aws: str) -> Clients:
+def aws(moto_server: str) -> Clients:
     """boto3 clients of the local AWS, by service name."""
-    return lambda service: boto3.client(service, endpoint_url=local_aws, **CREDENTIALS)
+    return lambda service: boto3.client(service, endpoint_url=moto_server, **CREDENTIALS)
 
 
 @pytest.fixture
@@ -260,7 +268,7 @@ def test_a_handler_past_its_timeout_is_killed(aws: Clients) -> None:
         os.kill(pid, 0)
 
 
-def test_the_handler_sees_lambdas_variables_and_context(aws: Clients, local_aws: str) -> None:
+def test_the_handler_sees_lambdas_variables_and_context(aws: Clients, moto_server: str) -> None:
     name = _deploy(
         aws,
         "app.describe",
@@ -302,7 +310,7 @@ def test_the_handler_sees_lambdas_variables_and_context(aws: Clients, local_aws:
     assert environ["_HANDLER"] == "app.describe"
     assert environ["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.13"
     assert environ["TZ"] == ":UTC"
-    assert environ["AWS_ENDPOINT_URL"] == local_aws
+    assert environ["AWS_ENDPOINT_URL"] == moto_server
     assert Path(environ["SSL_CERT_FILE"]).is_file()
     assert environ["AWS_ACCESS_KEY_ID"] == "testing"
     assert Path(environ["LAMBDA_TASK_ROOT"], "app.py").is_file()

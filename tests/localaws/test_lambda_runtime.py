@@ -321,6 +321,20 @@ def test_the_handler_sees_lambdas_variables_and_context(aws: Clients, moto_serve
     assert first - second >= 200
 
 
+def test_the_functions_layers_are_importable(aws: Clients) -> None:
+    layer = io.BytesIO()
+    with zipfile.ZipFile(layer, "w") as archive:
+        archive.writestr("python/layered.py", "VALUE = 'from a layer'\n")
+    published = aws("lambda").publish_layer_version(
+        LayerName="shared", Content={"ZipFile": layer.getvalue()}
+    )
+    name = _deploy(aws, "app.from_layer", Layers=[published["LayerVersionArn"]])
+
+    _, payload = _invoke(aws, name, {})
+
+    assert payload == "from a layer"
+
+
 def test_the_handler_calls_back_into_the_local_aws(aws: Clients) -> None:
     name = _deploy(aws, "app.put_parameter")
 

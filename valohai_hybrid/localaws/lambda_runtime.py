@@ -319,11 +319,11 @@ def _send_to_targets_method(
             else:
                 event = dict(original_event)
             _, _, _, region, account, *_ = target["Arn"].split(":")
-            invoke(
-                get_backend(account, region).get_function(target["Arn"]),
-                event,
-                invocation_type="Event",
-            )
+            try:
+                fn = get_backend(account, region).get_function(target["Arn"])
+                invoke(fn, event, invocation_type="Event")
+            except LambdaClientError as exc:  # EventBridge drops what it cannot deliver
+                _LOG.warning("Rule %s cannot invoke %s: %s", self.name, target["Arn"], exc)
     if len(lambda_targets) < len(self.targets):
         others = copy.copy(self)
         others.targets = [t for t in self.targets if t not in lambda_targets]
@@ -423,6 +423,7 @@ class _Environment:
             }
         )
         invoke_configs = [c.config for c in fn.event_invoke_config]
+        retries = int(invoke_configs[0].get("MaximumRetryAttempts", 2)) if invoke_configs else 2
         return cls(
             account_id=fn.account_id,
             region=fn.region,
@@ -437,9 +438,7 @@ class _Environment:
             memory_mb=int(fn.memory_size),
             timeout_seconds=float(fn.timeout),
             log_group=log_group,
-            retry_attempts=int(invoke_configs[0].get("MaximumRetryAttempts", 2))
-            if invoke_configs
-            else 2,
+            retry_attempts=retries,
             dead_letter_arn=settings.get("DeadLetterConfig", {}).get("TargetArn"),
         )
 

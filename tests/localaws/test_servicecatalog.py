@@ -286,6 +286,34 @@ def test_admin_refusals_name_the_problem(aws: Callable[..., Any], catalog: Catal
     )
 
 
+def test_inactive_tag_options_cannot_be_associated(
+    aws: Callable[..., Any], catalog: Catalog
+) -> None:
+    sc = aws("servicecatalog")
+    option = sc.create_tag_option(Key="Stage", Value="beta")["TagOptionDetail"]["Id"]
+    sc.update_tag_option(Id=option, Active=False)
+    code, message = error_of(
+        lambda: sc.associate_tag_option_with_resource(
+            ResourceId=catalog.product_id, TagOptionId=option
+        )
+    )
+    assert code == "InvalidStateException"
+    assert "activate it" in message
+    assert sc.list_tag_options(Filters={"Active": False})["TagOptionDetails"][0]["Id"] == option
+
+
+def test_list_operations_page_through_results(aws: Callable[..., Any]) -> None:
+    sc = aws("servicecatalog")
+    for n in range(5):
+        sc.create_portfolio(DisplayName=f"P{n}", ProviderName="me")
+    pages = sc.get_paginator("list_portfolios").paginate(PaginationConfig={"PageSize": 2})
+    assert [[p["DisplayName"] for p in page["PortfolioDetails"]] for page in pages] == [
+        ["P0", "P1"],
+        ["P2", "P3"],
+        ["P4"],
+    ]
+
+
 def test_idempotency_tokens_return_the_first_result(aws: Callable[..., Any]) -> None:
     sc = aws("servicecatalog")
     first = sc.create_portfolio(DisplayName="P", ProviderName="me", IdempotencyToken="once")
@@ -949,7 +977,7 @@ def test_product_resource_failures_are_reported(aws: Callable[..., Any]) -> None
         "Name": "v2",
         "Info": {"LoadTemplateFromURL": f"https://{BUCKET}.s3.amazonaws.com/nope.yml"},
     }
-    with pytest.raises(ProvisionError, match="InvalidParametersException: .*nope.yml: no such"):
+    with pytest.raises(ProvisionError, match=r"InvalidParametersException: .*nope\.yml: no such"):
         provisioner.create(
             ctx, {"Name": "Queue", "Owner": "me", "ProvisioningArtifactParameters": [good, missing]}
         )

@@ -87,10 +87,6 @@ def _parameter_values(parameters: Sequence[Mapping[str, Any]] | None) -> dict[st
     return values
 
 
-def _tags(tags: Sequence[Mapping[str, str]] | None) -> dict[str, str]:
-    return {tag["Key"]: tag["Value"] for tag in tags or ()}
-
-
 class LocalServiceCatalogBackend(BaseBackend, TaggableResourcesMixin):
     """Service Catalog for one account and region, in place of moto's."""
 
@@ -733,12 +729,12 @@ class LocalServiceCatalogBackend(BaseBackend, TaggableResourcesMixin):
     # ---- end users: launch paths and parameters ------------------------------------------
 
     def launch_paths(self, caller: Caller, product: Product) -> list[Portfolio]:
-        """The portfolios through which `caller` may launch `product`."""
+        """The portfolios through which `caller` may launch `product` (the root: all of them)."""
         return [
             portfolio
             for portfolio in self.portfolios_of(product.id)
-            if any(caller.may_use(arn, kind) for arn, kind in portfolio.principals)
-            or caller.is_root
+            if caller.is_root
+            or any(caller.may_use(arn, kind) for arn, kind in portfolio.principals)
         ]
 
     def accessible_product(
@@ -933,6 +929,13 @@ class LocalServiceCatalogBackend(BaseBackend, TaggableResourcesMixin):
         self.records[record.id] = record
         pp.refresh()
 
+    def _stack_of(self, pp: ProvisionedProduct) -> Any:
+        """The provisioned product's stack, or None if it was deleted behind our back."""
+        try:
+            return cloudformation(self.account_id, self.region_name).get_stack(pp.stack_id)
+        except CloudFormationError:
+            return None
+
     def _ready_for_change(self, pp: ProvisionedProduct) -> None:
         if not pp.last_record.final:
             raise InvalidParametersException(
@@ -988,11 +991,15 @@ class LocalServiceCatalogBackend(BaseBackend, TaggableResourcesMixin):
             template.check_parameters(values)
             path = (portfolio.id, self.launch_role(portfolio, product))
             record = self._new_record(pp, UPDATE, artifact.id, values, path)
-            cfn = cloudformation(self.account_id, self.region_name)
-            stack = cfn.get_stack(pp.stack_id)
+            stack = self._stack_of(pp)
+            if stack is None:
+                raise InvalidParametersException(
+                    f"The stack of {pp.id} ({pp.stack_id}) no longer exists: terminate the "
+                    "provisioned product and launch it again"
+                )
             record.events_before = len(stack.events)
             try:
-                cfn.update_stack(
+                cloudformation(self.account_id, self.region_name).update_stack(
                     name=pp.stack_id,
                     template=artifact.template_body,
                     role_arn=record.launch_role_arn,
@@ -1029,9 +1036,13 @@ class LocalServiceCatalogBackend(BaseBackend, TaggableResourcesMixin):
             self._ready_for_change(pp)
             record = self._new_record(pp, TERMINATE, pp.artifact_id, pp.parameters)
             record.ignore_errors = ignore_errors
-            cfn = cloudformation(self.account_id, self.region_name)
-            record.events_before = len(cfn.get_stack(pp.stack_id).events)
-            cfn.delete_stack(pp.stack_id)
+            stack = self._stack_of(pp)
+            if stack is not None:  # else there is nothing left to delete
+                record.events_before = len(stack.events)
+                try:
+                    cloudformation(self.account_id, self.region_name).delete_stack(pp.stack_id)
+                except CloudFormationError as err:
+                    raise InvalidParametersException(err.message) from err
             self._start(pp, record)
             return record
 

@@ -45,8 +45,6 @@ class Caller:
 
     def may_use(self, principal_arn: str, principal_type: str) -> bool:
         """Whether a portfolio association of `principal_arn` covers this caller."""
-        if self.is_root:
-            return True
         if principal_type == "IAM_PATTERN":
             pattern = _IAM_PATTERN_ARN.fullmatch(principal_arn)
             own = _IAM_ARN.fullmatch(self.identity_arn)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from moto.cloudformation.exceptions import ValidationError
+from moto.cloudformation.exceptions import CloudFormationError
 from moto.core.utils import utcnow
 
 from .models import new_id, tag_list
@@ -138,27 +138,33 @@ class Record:
             return None
         try:
             return cloudformation(self.account_id, self.region).get_stack(self.stack_id)
-        except ValidationError:
+        except CloudFormationError:
             return None
 
     def _failure(self, stack: Any) -> list[dict[str, str]]:
+        """The first failure of this operation: a resource's if any, else the stack's own."""
         if stack is None:
-            return [{"Code": "STACK_NOT_FOUND", "Description": f"Stack {self.stack_id} is gone"}]
-        events = list(stack.events)[self.events_before :]
-        failed = [e for e in events if str(e.resource_status).endswith("_FAILED")]
-        resources = [e for e in failed if e.logical_resource_id != stack.name]
-        for event in resources or failed:
-            reason = event.resource_status_reason or "no reason given"
             return [
                 {
-                    "Code": event.resource_status,
-                    "Description": f"{event.logical_resource_id}: {reason}",
+                    "Code": "STACK_NOT_FOUND",
+                    "Description": f"Stack {self.stack_id} was deleted outside Service Catalog",
                 }
             ]
+        failed = [
+            event
+            for event in list(stack.events)[self.events_before :]
+            if str(event.resource_status).endswith("_FAILED")
+        ]
+        resources = [event for event in failed if event.logical_resource_id != stack.name]
+        first = next(iter(resources or failed), None)
+        if first is None:
+            description = f"Stack {stack.name} is {stack.status} after {self.type}"
+            return [{"Code": stack.status, "Description": description}]
+        reason = first.resource_status_reason or "no reason given"
         return [
             {
-                "Code": stack.status,
-                "Description": f"Stack {stack.name} is {stack.status} after {self.type}",
+                "Code": first.resource_status,
+                "Description": f"{first.logical_resource_id}: {reason}",
             }
         ]
 

@@ -84,6 +84,20 @@ def _tag_changes(old: dict[str, str], new: dict[str, str]) -> tuple[dict[str, st
     return {k: v for k, v in new.items() if old.get(k) != v}, [k for k in old if k not in new]
 
 
+def _with_info_mapping(ctx: ResourceContext, artifact: Mapping[str, Any]) -> dict[str, Any]:
+    """The resource schema allows a version's Info as a JSON string as well as a mapping."""
+    info = artifact.get("Info")
+    if not isinstance(info, str):
+        return dict(artifact)
+    try:
+        return {**artifact, "Info": json.loads(info)}
+    except json.JSONDecodeError as err:
+        raise ProvisionError(
+            f"{ctx.logical_id}: ProvisioningArtifactParameters Info is neither a mapping nor "
+            f"JSON ({err}); write it as a mapping with LoadTemplateFromURL"
+        ) from err
+
+
 @register
 class PortfolioProvisioner(Provisioner):
     resource_type = "AWS::ServiceCatalog::Portfolio"
@@ -176,11 +190,7 @@ class CloudFormationProductProvisioner(Provisioner):
                 f"{ctx.logical_id} needs ProvisioningArtifactParameters: at least one version "
                 "with Info.LoadTemplateFromURL"
             )
-        # The resource schema allows Info as a JSON string as well as a mapping.
-        return [
-            {**a, "Info": json.loads(a["Info"])} if isinstance(a.get("Info"), str) else dict(a)
-            for a in artifacts
-        ]
+        return [_with_info_mapping(ctx, artifact) for artifact in artifacts]
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
         _required(ctx, props, "Name", "Owner")
@@ -233,15 +243,17 @@ class CloudFormationProductProvisioner(Provisioner):
                 remove_tags=remove,
             )
             ids = self._update_artifacts(
-                ctx, product, artifacts, _flag(new_props.get("ReplaceProvisioningArtifacts"))
+                backend, product, artifacts, _flag(new_props.get("ReplaceProvisioningArtifacts"))
             )
         return self._provisioned(product, ids)
 
     @staticmethod
     def _update_artifacts(
-        ctx: ResourceContext, product: Product, wanted: list[dict[str, Any]], replace: bool
+        backend: LocalServiceCatalogBackend,
+        product: Product,
+        wanted: list[dict[str, Any]],
+        replace: bool,
     ) -> list[str]:
-        backend = _backend(ctx)
         existing = list(product.artifacts.values())
         ids = []
         for properties in wanted:

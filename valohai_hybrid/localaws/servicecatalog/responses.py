@@ -19,6 +19,8 @@ from .provisioning import Record
 
 
 class LocalServiceCatalogResponse(BaseResponse):
+    """One method per operation, named as moto derives it from the action."""
+
     def __init__(self) -> None:
         super().__init__(service_name="servicecatalog")
         self.automated_parameter_parsing = True

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from . import lambda_runtime, servicecatalog
 from .cloudformation.install import install as install_cloudformation
 
 
 def install() -> None:
+    """Call once the configuration is set and before the server serves its first request."""
     install_cloudformation()
+    lambda_runtime.install()
+    servicecatalog.install()
+
+
+def uninstall() -> None:
+    """Stop what the extensions run in the background (function processes, SQS pollers)."""
+    lambda_runtime.uninstall()

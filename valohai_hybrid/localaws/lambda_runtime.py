@@ -62,6 +62,7 @@ from moto.sqs.exceptions import QueueDoesNotExist, ReceiptHandleIsInvalid
 from moto.sqs.models import sqs_backends
 
 from valohai_hybrid.localaws.config import get_config
+from valohai_hybrid.localaws.locking import BACKEND_LOCK, unlocked
 
 _LOG = logging.getLogger(__name__)
 
@@ -769,6 +770,23 @@ def _failure(error_type: str, message: str, status: str) -> _Outcome:
 def _execute(environment: _Environment, event: Any, request_id: str) -> InvocationResult:
     """Run one invocation in an execution environment and record its logs."""
     lines: list[_Line] = []
+    with unlocked():  # the handler calls back into the server: let its requests through
+        outcome, worker, duration_ms = _run_in_worker(environment, event, request_id, lines)
+    with BACKEND_LOCK:
+        _publish_logs(environment, worker.log_stream, lines)
+    return InvocationResult(
+        status_code=200,
+        payload=outcome.payload,
+        function_error="Unhandled" if outcome.failed else None,
+        logs="".join(f"{line.text}\n" for line in lines),
+        duration_ms=duration_ms,
+        request_id=request_id,
+    )
+
+
+def _run_in_worker(
+    environment: _Environment, event: Any, request_id: str, lines: list[_Line]
+) -> tuple[_Outcome, _Worker, float]:
     worker = _pool.take(environment)
     outcome = _Outcome(b"", failed=True, reusable=False)
     try:
@@ -800,15 +818,7 @@ def _execute(environment: _Environment, event: Any, request_id: str) -> Invocati
         ]
     finally:
         _pool.give_back(worker, outcome.reusable)
-    _publish_logs(environment, worker.log_stream, lines)
-    return InvocationResult(
-        status_code=200,
-        payload=outcome.payload,
-        function_error="Unhandled" if outcome.failed else None,
-        logs="".join(f"{line.text}\n" for line in lines),
-        duration_ms=duration_ms,
-        request_id=request_id,
-    )
+    return outcome, worker, duration_ms
 
 
 def _initialise(worker: _Worker, lines: list[_Line]) -> tuple[float | None, _Outcome | None]:
@@ -894,7 +904,8 @@ def _run_async(environment: _Environment, event: Any, request_id: str) -> None:
             result.payload.decode(errors="replace"),
         )
         if environment.dead_letter_arn:
-            _dead_letter(environment.dead_letter_arn, event, request_id, result)
+            with BACKEND_LOCK:
+                _dead_letter(environment.dead_letter_arn, event, request_id, result)
     except Exception:
         _LOG.exception(
             "Asynchronous invocation %s of %s broke", request_id, environment.function_arn
@@ -930,10 +941,7 @@ def _dead_letter(arn: str, event: Any, request_id: str, result: InvocationResult
 
 def _poll_sqs(mapping: EventSourceMapping) -> None:
     """Lambda's SQS poller for one mapping, until the mapping is deleted or moto is reset."""
-    while not _stopping.is_set() and (
-        get_backend(mapping.account_id, mapping.region).get_event_source_mapping(mapping.uuid)
-        is mapping
-    ):
+    while not _stopping.is_set() and _still_mapped(mapping):
         try:
             if mapping.enabled:
                 _deliver_sqs_batch(mapping)
@@ -942,6 +950,12 @@ def _poll_sqs(mapping: EventSourceMapping) -> None:
         except Exception:
             _LOG.exception("SQS event source mapping %s failed", mapping.uuid)
             _stopping.wait(SQS_POLL_SECONDS)
+
+
+def _still_mapped(mapping: EventSourceMapping) -> bool:
+    with BACKEND_LOCK:
+        backend = get_backend(mapping.account_id, mapping.region)
+        return backend.get_event_source_mapping(mapping.uuid) is mapping
 
 
 def _deliver_sqs_batch(mapping: EventSourceMapping) -> None:
@@ -953,26 +967,35 @@ def _deliver_sqs_batch(mapping: EventSourceMapping) -> None:
     queue_arn = mapping.event_source_arn
     _, _, _, region, account, name = queue_arn.split(":")
     sqs = sqs_backends[account][region]
-    try:
-        source = sqs.get_queue(name)
-    except QueueDoesNotExist:
+    # Short polls under the lock, waits outside it: moto's long poll would hold the server.
+    with BACKEND_LOCK:
+        try:
+            source = sqs.get_queue(name)
+        except QueueDoesNotExist:
+            source = None
+        messages = (
+            sqs.receive_message(
+                name, mapping.batch_size, 0, int(source.attributes["VisibilityTimeout"])
+            )
+            if source is not None
+            else []
+        )
+        if messages:
+            fn = get_backend(mapping.account_id, mapping.region).get_function(mapping.function_arn)
+            event = {"Records": [_sqs_record(m, queue_arn, region) for m in messages]}
+            environment = _Environment.of(fn)
+    if not messages:
         _stopping.wait(SQS_POLL_SECONDS)
         return
-    messages = sqs.receive_message(
-        name, mapping.batch_size, SQS_POLL_SECONDS, int(source.attributes["VisibilityTimeout"])
-    )
-    if not messages:
-        return
-    fn = get_backend(mapping.account_id, mapping.region).get_function(mapping.function_arn)
-    event = {"Records": [_sqs_record(m, queue_arn, region) for m in messages]}
-    result = _execute(_Environment.of(fn), event, str(uuid.uuid4()))
+    result = _execute(environment, event, str(uuid.uuid4()))
     if result.function_error:
         return
     failed = _batch_item_failures(mapping, result.payload, [m.id for m in messages])
-    for message in messages:
-        if message.id not in failed and message.receipt_handle:
-            with contextlib.suppress(ReceiptHandleIsInvalid):
-                sqs.delete_message(name, message.receipt_handle)
+    with BACKEND_LOCK:
+        for message in messages:
+            if message.id not in failed and message.receipt_handle:
+                with contextlib.suppress(ReceiptHandleIsInvalid):
+                    sqs.delete_message(name, message.receipt_handle)
 
 
 def _batch_item_failures(mapping: EventSourceMapping, payload: bytes, ids: list[str]) -> set[str]:

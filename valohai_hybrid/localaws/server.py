@@ -123,6 +123,8 @@ class LocalAws:
         return self.config
 
     def stop(self) -> None:
+        from . import extensions
+
         for server in self._servers:
             server.shutdown()
             server.server_close()
@@ -130,6 +132,7 @@ class LocalAws:
             thread.join(timeout=5)
         self._servers.clear()
         self._threads.clear()
+        extensions.uninstall()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -123,6 +123,7 @@ class Engine:
             pseudo=self._pseudo(stack_name or "stack", "stack-id"),
             mappings=template.get("Mappings") or {},
         )
+        self._check_rules(template, scope)
         conditions = self._conditions(template, scope)
         resources = template["Resources"]
         active = [lid for lid, r in resources.items() if self._active(r, conditions, lid)]
@@ -212,6 +213,23 @@ class Engine:
             "AWS::NotificationARNs": [],
             "AWS::NoValue": NO_VALUE,
         }
+
+    @staticmethod
+    def _check_rules(template: dict[str, Any], scope: Scope) -> None:
+        """Template Rules: a failed assertion rejects the parameters with its description."""
+        evaluator = Evaluator(scope)
+        try:
+            for name, rule in (template.get("Rules") or {}).items():
+                if "RuleCondition" in rule and not evaluator.rule(rule["RuleCondition"]):
+                    continue
+                for assertion in rule.get("Assertions") or []:
+                    if not evaluator.rule(assertion["Assert"]):
+                        raise ValidationError(
+                            assertion.get("AssertDescription")
+                            or f"Template error: an assertion of rule {name} failed"
+                        )
+        except TemplateError as exc:
+            raise ValidationError(str(exc)) from exc
 
     def _conditions(self, template: dict[str, Any], scope: Scope) -> dict[str, bool]:
         declared = template.get("Conditions") or {}

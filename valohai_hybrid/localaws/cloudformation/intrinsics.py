@@ -146,6 +146,29 @@ class Evaluator:
             return node
         raise TemplateError(f"Template error: {json.dumps(node)} is not a condition")
 
+    def rule(self, node: Any) -> bool:
+        """Evaluate a Rules condition: condition functions plus the rule-only ones."""
+        if isinstance(node, dict) and len(node) == 1:
+            ((key, arg),) = node.items()
+            if key in ("Fn::Not", "Fn::And", "Fn::Or"):
+                items = _list(arg, key)
+                results = [self.rule(item) for item in items]
+                if key == "Fn::Not":
+                    return not results[0] if len(results) == 1 else _bad_not()
+                return all(results) if key == "Fn::And" else any(results)
+            if key == "Fn::Contains":
+                values, value = _pair(arg, key)
+                return _comparable(self.evaluate(value)) in _members(self.evaluate(values))
+            if key == "Fn::EachMemberEquals":
+                values, value = _pair(arg, key)
+                wanted = _comparable(self.evaluate(value))
+                return all(member == wanted for member in _members(self.evaluate(values)))
+            if key == "Fn::EachMemberIn":
+                values, allowed = _pair(arg, key)
+                permitted = _members(self.evaluate(allowed))
+                return all(member in permitted for member in _members(self.evaluate(values)))
+        return self.condition(node)
+
     def named_condition(self, name: Any) -> bool:
         if not isinstance(name, str) or name not in self.scope.conditions:
             raise TemplateError(f"Template error: unresolved condition dependency {name}")
@@ -164,6 +187,15 @@ def split_get_att(arg: Any, evaluator: Evaluator | None = None) -> tuple[str, st
         if isinstance(attribute, str):
             return arg[0], attribute
     raise TemplateError(f"Template error: invalid Fn::GetAtt {json.dumps(arg)}")
+
+
+def _bad_not() -> bool:
+    raise TemplateError("Template error: Fn::Not takes a list of one condition")
+
+
+def _members(value: Any) -> list[Any]:
+    items = value if isinstance(value, list) else [value]
+    return [_comparable(item) for item in items]
 
 
 def _as_string(value: Any, function: str) -> str:

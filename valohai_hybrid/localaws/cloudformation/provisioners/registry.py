@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from functools import cache
 
+from . import base
 from .base import Provisioner, registered
 
-# Modules whose import registers provisioners (the order does not matter).
-_MODULES = ("valohai_hybrid.localaws.cloudformation.provisioners.nested",)
+# Provisioners living outside this package (next to the service they emulate).
+_ELSEWHERE = ("valohai_hybrid.localaws.servicecatalog.resources",)
 
 
 @cache
 def _load() -> None:
-    for name in _MODULES:
+    """Import every module of this package and those elsewhere: importing registers."""
+    package = base.__name__.rsplit(".", 1)[0]
+    for module in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        importlib.import_module(f"{package}.{module.name}")
+    for name in _ELSEWHERE:
         importlib.import_module(name)
 
 

@@ -199,7 +199,7 @@ def test_access_logging_to_another_bucket(make_ctx: Ctx, client: Any) -> None:
 def test_bucket_policy_lifecycle(make_ctx: Ctx, client: Any) -> None:
     s3.Bucket().create(make_ctx("AWS::S3::Bucket"), {"BucketName": "valohai-data-x"})
     ctx = make_ctx("AWS::S3::BucketPolicy", "TlsOnly")
-    deny_plain = {
+    deny_plain: dict[str, Any] = {
         "Version": "2012-10-17",
         "Statement": [
             {

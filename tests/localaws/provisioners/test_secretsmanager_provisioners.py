@@ -58,9 +58,9 @@ def test_secret_lifecycle(make_ctx: Ctx, client: Any) -> None:
     del given["GenerateSecretString"]
     secretsmanager.Secret().update(ctx, made, described_only, given)
     assert client.get_secret_value(SecretId=made.physical_id)["SecretString"] == "s3cret"
-    tags = {t["Key"] for t in client.describe_secret(SecretId=made.physical_id)["Tags"]}
-    assert "valohai" in tags  # the stack's tag stays, the secret's own is gone
-    assert "Name" not in tags
+    keys = {t["Key"] for t in client.describe_secret(SecretId=made.physical_id)["Tags"]}
+    assert "valohai" in keys  # the stack's tag stays, the secret's own is gone
+    assert "Name" not in keys
 
     for _ in range(2):
         secretsmanager.Secret().delete(ctx, made, given)

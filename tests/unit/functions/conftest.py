@@ -71,6 +71,10 @@ class Inbox:
         with self._lock:
             return list(self._received.get(path, []))
 
+    def everything(self) -> list[Response]:
+        with self._lock:
+            return [response for responses in self._received.values() for response in responses]
+
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
@@ -108,8 +112,11 @@ def local_ca(state_dir: Path) -> devtls.LocalCa:
 
 @pytest.fixture(autouse=True)
 def trust_local_ca(local_ca: devtls.LocalCa, monkeypatch: pytest.MonkeyPatch) -> None:
-    """crhelper's PUT and the notifier's POST trust the local CA the way Lambda code would."""
-    monkeypatch.setenv("SSL_CERT_FILE", str(local_ca.bundle))
+    """crhelper's PUT and the notifier's POST trust the local CA the way Lambda code would.
+
+    Only the local CA, not the bundle with the system's: the tests talk to local servers only,
+    and loading a hundred system certificates for every connection would slow them down."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(local_ca.directory / "ca.pem"))
 
 
 @pytest.fixture(scope="session")
@@ -226,10 +233,9 @@ class AwsCalls:
 
 @pytest.fixture
 def aws_calls(aws: None) -> AwsCalls:
+    """Installed on the default session moto gives every test (so on the handler's clients)."""
     hook = AwsCalls()
-    boto3.setup_default_session()
-    assert boto3.DEFAULT_SESSION is not None
-    boto3.DEFAULT_SESSION.events.register("before-call", hook)
+    boto3._get_default_session().events.register("before-call", hook)
     return hook
 
 
@@ -295,7 +301,7 @@ class Invoker:
         finally:
             if calls is not None:
                 calls.recording = False
-        time.sleep(0.05)  # a second (wrong) response would be on its way by now
+        time.sleep(0.02)  # a second (wrong) response would have arrived by now
         responses = self.inbox.responses(event["ResponseURL"])[before:]
         assert len(responses) == 1, f"expected exactly one response, got {len(responses)}"
         assert responses[0].arrived < context.deadline, "answered after the Lambda deadline"
@@ -335,3 +341,23 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries a few milliseconds apart, so fault tests stay fast."""
     monkeypatch.setattr("valohai_cr.delivery.BACKOFF_BASE", 0.01)
     monkeypatch.setattr("valohai_cr.delivery.BACKOFF_CAP", 0.05)
+
+
+def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The Lambda event an SQS event source makes of received messages."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:valohai-redelivery",
+                "awsRegion": REGION,
+            }
+            for m in messages
+        ]
+    }

@@ -1,0 +1,175 @@
+"""The sender's retry rules, with a scripted transport and a fake clock (no waiting)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+import pytest
+
+from valohai_cr.delivery import Outcome, PropertyError, Response, Sender, TransportError, events_url
+from valohai_cr.events import EventType, build
+from valohai_cr.work import Work
+from valohai_hybrid.standin.receiver import HeaderMap
+from valohai_hybrid.standin.verify import key_id, verify_request
+
+TOKEN = "t" * 40
+API = "https://valohai.example"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    sleeps: list[float]
+
+
+class Script:
+    """A transport that answers from a list (an exception is raised instead of answered)."""
+
+    def __init__(self, clock: Clock, answers: list[Response | Exception], cost: float = 0.1) -> None:
+        self.clock, self.answers, self.cost = clock, list(answers), cost
+        self.requests: list[tuple[str, bytes, Mapping[str, str], float]] = []
+        self.sent_at: list[float] = []
+
+    def __call__(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> Response:
+        self.requests.append((url, body, headers, timeout))
+        self.sent_at.append(self.clock.now)
+        self.clock.now += min(self.cost, timeout)
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def ok() -> Response:
+    return Response(202, None, '{"status": "accepted"}')
+
+
+def status(code: int, retry_after: str | None = None) -> Response:
+    return Response(code, retry_after, "nope")
+
+
+def deliver(answers: list[Response | Exception], seconds: float = 60.0, cost: float = 0.1) -> tuple[object, Script, Clock]:
+    clock = Clock()
+    clock.sleeps = []
+    script = Script(clock, answers, cost)
+    sender = Sender(script, wall_clock=clock, sleep=clock.sleep, jitter=lambda ceiling: ceiling)
+    event = build(EventType.SETUP_CREATED, "k" * 64, stack_id="arn:aws:cloudformation:eu-west-1:123456789012:stack/s/1", data={}, occurred_at=datetime.now(UTC))
+    return sender.deliver(event, API, TOKEN, Work(seconds, clock=clock)), script, clock
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [TransportError("could not connect"), status(408), status(429), status(500), status(502), status(503)],
+    ids=["connection", "408", "429", "500", "502", "503"],
+)
+def test_transient_failures_are_retried_with_growing_jittered_waits(failure: Response | Exception) -> None:
+    result, script, clock = deliver([failure, failure, failure, ok()])
+
+    assert result.outcome is Outcome.DELIVERED  # type: ignore[attr-defined]
+    assert len(script.requests) == 4
+    assert clock.sleeps == [0.5, 1.0, 2.0]
+
+
+@pytest.mark.parametrize("code", [301, 400, 401, 403, 404, 409, 413, 422])
+def test_other_statuses_are_final_after_one_attempt(code: int) -> None:
+    result, script, clock = deliver([status(code), ok()])
+
+    assert result.outcome is Outcome.REJECTED  # type: ignore[attr-defined]
+    assert result.detail == f"HTTP {code}: nope"  # type: ignore[attr-defined]
+    assert len(script.requests) == 1
+    assert clock.sleeps == []
+
+
+def test_backoff_is_capped() -> None:
+    _, _, clock = deliver([status(500)] * 8 + [ok()], seconds=600)
+
+    assert clock.sleeps == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0]
+
+
+def test_full_jitter_draws_between_zero_and_the_ceiling() -> None:
+    clock = Clock()
+    clock.sleeps = []
+    ceilings: list[float] = []
+    sender = Sender(
+        Script(clock, [status(500), status(500), ok()]),
+        wall_clock=clock,
+        sleep=clock.sleep,
+        jitter=lambda ceiling: ceilings.append(ceiling) or ceiling / 4,
+    )
+    event = build(EventType.SETUP_CREATED, "k" * 64, stack_id="arn:aws:cloudformation:eu-west-1:123456789012:stack/s/1", data={}, occurred_at=datetime.now(UTC))
+
+    sender.deliver(event, API, TOKEN, Work(60, clock=clock))
+
+    assert ceilings == [0.5, 1.0]
+    assert clock.sleeps == [0.125, 0.25]
+
+
+@pytest.mark.parametrize("header", ["7", "date"])
+def test_retry_after_is_a_lower_bound_on_the_wait(header: str) -> None:
+    clock = Clock()
+    value = header if header != "date" else format_datetime(datetime.fromtimestamp(clock.now + 7.1, UTC), usegmt=True)
+
+    result, _, clock = deliver([status(429, value), ok()])
+
+    assert result.outcome is Outcome.DELIVERED  # type: ignore[attr-defined]
+    assert clock.sleeps[0] >= 6.9
+
+
+def test_a_retry_after_beyond_the_deadline_gives_up_at_once() -> None:
+    result, script, clock = deliver([status(503, "120"), ok()], seconds=30)
+
+    assert result.outcome is Outcome.UNDELIVERED  # type: ignore[attr-defined]
+    assert "HTTP 503" in result.detail  # type: ignore[attr-defined]
+    assert len(script.requests) == 1
+    assert clock.sleeps == []
+
+
+def test_attempts_and_waits_stay_within_the_budget() -> None:
+    result, script, clock = deliver([TransportError("no answer")], seconds=20, cost=3.0)
+
+    assert result.outcome is Outcome.UNDELIVERED  # type: ignore[attr-defined]
+    assert clock.now - 1_700_000_000.0 <= 20
+    assert all(timeout <= 10 for *_, timeout in script.requests)
+    assert "gave up after" in result.detail  # type: ignore[attr-defined]
+
+
+def test_a_hanging_receiver_gets_at_most_the_time_that_is_left() -> None:
+    _, script, _ = deliver([TransportError("no answer")], seconds=4, cost=100)
+
+    assert [round(timeout, 1) for *_, timeout in script.requests] == [4.0]
+
+
+def test_each_attempt_is_signed_afresh_and_verifies() -> None:
+    _, script, _ = deliver([status(500), status(500), status(500), ok()])
+
+    for (url, body, headers, _), sent_at in zip(script.requests, script.sent_at, strict=True):
+        assert url == API + "/api/v0/hybrid-aws/events"
+        assert headers["X-Valohai-Timestamp"] == str(int(sent_at))
+        verify_request(HeaderMap(headers.items()), body, {key_id(TOKEN): TOKEN}, now=sent_at)
+    assert TOKEN not in str(script.requests)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://app.valohai.com", "https://app.valohai.com/", "http://localhost:8080", "http://127.0.0.1:1", "http://[::1]:9"],
+)
+def test_https_or_loopback_http_is_accepted(url: str) -> None:
+    assert events_url(url).endswith("/api/v0/hybrid-aws/events")
+
+
+@pytest.mark.parametrize(
+    "url", ["http://app.valohai.com", "ftp://x", "app.valohai.com", "https://user@x.com", "https://x.com/?a=1", ""]
+)
+def test_anything_else_is_refused_with_an_example(url: str) -> None:
+    with pytest.raises(PropertyError, match="such as https://app.valohai.com"):
+        events_url(url)

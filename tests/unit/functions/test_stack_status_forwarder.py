@@ -1,0 +1,191 @@
+"""The EventBridge stack-status forwarder, and the redelivery consumer that finishes its job."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+from botocore.stub import Stubber
+from conftest import ACCOUNT, REGION, TOKEN, FakeContext, create_token_secret, queued_messages, sqs_event
+
+from valohai_cr.delivery import Sender, Urllib3Transport
+from valohai_cr.forwarder import StackStatusForwarder
+from valohai_cr.notifier import Notifier, RedeliveryQueue, SetupTokens
+from valohai_cr.work import Work
+from valohai_hybrid.standin import Fault, StandIn
+
+TEMPLATE = json.dumps(
+    {
+        "Parameters": {"ValohaiApiUrl": {"Type": "String"}},
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+    }
+)
+pytestmark = pytest.mark.usefixtures("fast_backoff")
+
+
+def stack_status(stack_id: str, status: str, reason: str = "", event_id: str | None = None) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": event_id or str(uuid.uuid4()),
+        "detail-type": "CloudFormation Stack Status Change",
+        "source": "aws.cloudformation",
+        "account": ACCOUNT,
+        "time": "2025-06-01T12:00:00Z",
+        "region": REGION,
+        "resources": [stack_id],
+        "detail": {"stack-id": stack_id, "status-details": {"status": status, "status-reason": reason}},
+    }
+
+
+@pytest.fixture
+def setup_stack(aws: None, standin: StandIn) -> tuple[str, str]:
+    """A launched product stack (with ValohaiApiUrl) and its setup-token secret."""
+    stack_id = boto3.client("cloudformation").create_stack(
+        StackName="valohai-setup",
+        TemplateBody=TEMPLATE,
+        Parameters=[{"ParameterKey": "ValohaiApiUrl", "ParameterValue": standin.url}],
+    )["StackId"]
+    return stack_id, create_token_secret(stack_id, TOKEN)
+
+
+@pytest.fixture
+def forward(load_handler: Any, redelivery_queue: str) -> Any:
+    handler = load_handler("stack_status").handler
+    return lambda event, seconds=20: handler(event, FakeContext(seconds))["outcome"]
+
+
+def token_exists(arn: str) -> bool:
+    try:
+        boto3.client("secretsmanager").describe_secret(SecretId=arn)
+    except boto3.client("secretsmanager").exceptions.ResourceNotFoundException:
+        return False
+    return True
+
+
+def test_a_rolled_back_update_is_reported_and_the_token_kept(
+    forward: Any, setup_stack: tuple[str, str], standin: StandIn
+) -> None:
+    stack_id, token_arn = setup_stack
+
+    outcome = forward(stack_status(stack_id, "UPDATE_ROLLBACK_COMPLETE", "Resource failed"))
+
+    assert outcome == "delivered"
+    [event] = standin.receiver.events("stack.status_changed")
+    assert event.body["data"]["status"] == "UPDATE_ROLLBACK_COMPLETE"
+    assert event.body["data"]["status_reason"] == "Resource failed"
+    assert event.body["data"]["final"] is False
+    assert event.body["occurred_at"] == "2025-06-01T12:00:00Z"
+    assert token_exists(token_arn)
+
+
+@pytest.mark.parametrize("status", ["DELETE_COMPLETE", "ROLLBACK_COMPLETE"])
+def test_the_final_event_is_reported_once_and_then_the_token_is_deleted(
+    forward: Any, setup_stack: tuple[str, str], standin: StandIn, status: str
+) -> None:
+    stack_id, token_arn = setup_stack
+    event = stack_status(stack_id, status)
+
+    outcomes = [forward(event) for _ in range(3)]
+
+    assert outcomes == ["delivered", "ignored: not a Valohai Hybrid setup stack", "ignored: not a Valohai Hybrid setup stack"]
+    [received] = standin.receiver.events()
+    assert received.body["data"]["final"] is True
+    assert not token_exists(token_arn)
+
+
+@pytest.mark.parametrize("status", ["CREATE_COMPLETE", "UPDATE_IN_PROGRESS", "DELETE_IN_PROGRESS"])
+def test_statuses_that_are_not_failures_or_endings_are_ignored(
+    forward: Any, setup_stack: tuple[str, str], standin: StandIn, status: str
+) -> None:
+    assert forward(stack_status(setup_stack[0], status)) == f"ignored: {status} is not forwarded"
+    assert standin.receiver.attempts() == []
+
+
+def test_stacks_without_a_setup_token_are_ignored(forward: Any, setup_stack: tuple[str, str], standin: StandIn) -> None:
+    other = setup_stack[0].replace("valohai-setup", "unrelated")
+
+    assert forward(stack_status(other, "DELETE_COMPLETE")) == "ignored: not a Valohai Hybrid setup stack"
+    assert forward({"detail-type": "Something else", "id": "1", "detail": {}}) == (
+        "ignored: not a CloudFormation stack status change"
+    )
+    assert standin.receiver.attempts() == []
+
+
+def test_when_valohai_is_down_the_consumer_delivers_later_and_then_deletes_the_token(
+    forward: Any, setup_stack: tuple[str, str], standin: StandIn, redelivery_queue: str, load_handler: Any
+) -> None:
+    stack_id, token_arn = setup_stack
+    standin.receiver.inject(Fault(count=1000, status=503))
+
+    assert forward(stack_status(stack_id, "DELETE_COMPLETE"), seconds=3.5) == "queued"
+    assert token_exists(token_arn)
+
+    standin.receiver.reset()
+    sqs = boto3.client("sqs")
+    messages = sqs.receive_message(QueueUrl=redelivery_queue, MaxNumberOfMessages=10)["Messages"]
+    consume = load_handler("redelivery").handler
+    result = consume(sqs_event(messages), FakeContext(20))
+
+    assert result == {"batchItemFailures": []}
+    [event] = standin.receiver.events("stack.status_changed")
+    assert json.loads(messages[0]["Body"])["idempotency_key"] == event.idempotency_key
+    assert not token_exists(token_arn)
+
+
+def _stack_event(stack_id: str, logical: str, status: str, reason: str, minute: int, own: bool = False) -> dict[str, Any]:
+    return {
+        "StackId": stack_id,
+        "EventId": str(uuid.uuid4()),
+        "StackName": "valohai-setup",
+        "LogicalResourceId": "valohai-setup" if own else logical,
+        "PhysicalResourceId": stack_id if own else f"{logical}-id",
+        "ResourceType": "AWS::CloudFormation::Stack" if own else "Custom::ValohaiQueueAddress",
+        "Timestamp": datetime(2025, 6, 1, 12, minute, tzinfo=UTC),
+        "ResourceStatus": status,
+        "ResourceStatusReason": reason,
+    }
+
+
+def test_the_failed_resources_of_the_last_operation_are_listed_root_cause_first(
+    aws: None, standin: StandIn, redelivery_queue: str
+) -> None:
+    stack_id = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/valohai-setup/abc"
+    token_arn = create_token_secret(stack_id, TOKEN)
+    cloudformation = boto3.client("cloudformation")
+    newest_first = [
+        _stack_event(stack_id, "", "ROLLBACK_COMPLETE", "", 9, own=True),
+        _stack_event(stack_id, "Queue", "DELETE_FAILED", "cleanup failed", 8),
+        _stack_event(stack_id, "", "ROLLBACK_IN_PROGRESS", "create failed", 7, own=True),
+        _stack_event(stack_id, "Notify", "CREATE_FAILED", "Resource creation cancelled", 6),
+        _stack_event(stack_id, "Queue", "CREATE_FAILED", "Valohai rejected ...: HTTP 409", 5),
+        _stack_event(stack_id, "", "CREATE_IN_PROGRESS", "User Initiated", 4, own=True),
+        _stack_event(stack_id, "Old", "UPDATE_FAILED", "an older operation", 3),
+    ]
+    stubber = Stubber(cloudformation)
+    stubber.add_response(
+        "describe_stacks",
+        {"Stacks": [{"StackName": "valohai-setup", "StackId": stack_id, "CreationTime": datetime.now(UTC), "StackStatus": "ROLLBACK_COMPLETE", "Parameters": [{"ParameterKey": "ValohaiApiUrl", "ParameterValue": standin.url}]}]},
+    )
+    stubber.add_response("describe_stack_events", {"StackEvents": newest_first})
+    secrets = boto3.client("secretsmanager")
+    notifier = Notifier(SetupTokens(secrets), Sender(Urllib3Transport()), RedeliveryQueue(redelivery_queue, lambda: boto3.client("sqs")))
+    forwarder = StackStatusForwarder(cloudformation, SetupTokens(secrets), notifier)
+
+    with stubber:
+        outcome = forwarder.forward(EventBridgeEvent(stack_status(stack_id, "ROLLBACK_COMPLETE")), Work(20))
+
+    assert outcome == "delivered"
+    [event] = standin.receiver.events()
+    assert [(r["logical_resource_id"], r["status"], r["status_reason"]) for r in event.body["data"]["failed_resources"]] == [
+        ("Queue", "CREATE_FAILED", "Valohai rejected ...: HTTP 409"),
+        ("Notify", "CREATE_FAILED", "Resource creation cancelled"),
+        ("Queue", "DELETE_FAILED", "cleanup failed"),
+    ]
+    assert event.body["data"]["failed_resources"][0]["timestamp"] == "2025-06-01T12:05:00Z"
+    assert not token_exists(token_arn)
+    assert queued_messages(redelivery_queue) == []

@@ -269,7 +269,8 @@ def test_canary_moto_keeps_permissions_and_skips_invoke_configs(
         }
     }
     cfn = boto3.client("cloudformation")
-    cfn.create_stack(StackName="canary", TemplateBody=json.dumps(template))
+    with pytest.warns(UserWarning, match="Tried to parse AWS::Lambda::EventInvokeConfig"):
+        cfn.create_stack(StackName="canary", TemplateBody=json.dumps(template))
     with pytest.raises(ClientError, match="ResourceNotFoundException"):
         client.get_function_event_invoke_config(FunctionName="valohai-notifier")
     cfn.delete_stack(StackName="canary")

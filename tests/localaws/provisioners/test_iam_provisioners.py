@@ -195,14 +195,16 @@ def test_managed_policy_versions_and_attachments(make_ctx: Ctx, client: Any) -> 
     attached = client.list_attached_role_policies(RoleName="worker")["AttachedPolicies"]
     assert [p["PolicyArn"] for p in attached] == [made.physical_id]
 
+    assert made.get_att("DefaultVersionId") == "v1"
     current = props
     for action in ("a", "b", "c", "d", "e", "f"):
         changed = {**current, "PolicyDocument": document(f"ec2:{action}")}
-        iam.ManagedPolicy().update(ctx, made, current, changed)
+        made = iam.ManagedPolicy().update(ctx, made, current, changed)
         current = changed
     versions = client.list_policy_versions(PolicyArn=made.physical_id)["Versions"]
     default = next(v for v in versions if v["IsDefaultVersion"])
     assert len(versions) == 5
+    assert made.get_att("DefaultVersionId") == default["VersionId"] == "v7"
     text = client.get_policy_version(PolicyArn=made.physical_id, VersionId=default["VersionId"])
     assert text["PolicyVersion"]["Document"] == document("ec2:f")
 

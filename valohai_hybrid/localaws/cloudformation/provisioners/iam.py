@@ -15,6 +15,7 @@ from typing import Any
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.iam.exceptions import NotFoundException
 from moto.iam.models import AWSManagedPolicy, IAMBackend, iam_backends
+from moto.iam.models import ManagedPolicy as MotoManagedPolicy
 
 from .base import Provisioned, ProvisionError, ResourceContext, register
 from .common import (
@@ -255,7 +256,7 @@ class ManagedPolicy(MotoProvisioner):
             [],
         )
         self._attach(ctx, policy.arn, {}, props)
-        return Provisioned(policy.arn, {"PolicyArn": policy.arn, "PolicyId": policy.id})
+        return self._provisioned(policy)
 
     def update(
         self,
@@ -274,7 +275,18 @@ class ManagedPolicy(MotoProvisioner):
                 backend.delete_policy_version(arn, oldest.version_id)
             backend.create_policy_version(arn, document, set_as_default=True)
         self._attach(ctx, arn, old_props, new_props)
-        return current
+        return self._provisioned(backend.get_policy(arn))
+
+    @staticmethod
+    def _provisioned(policy: MotoManagedPolicy) -> Provisioned:
+        return Provisioned(
+            policy.arn,
+            {
+                "PolicyArn": policy.arn,
+                "PolicyId": policy.id,
+                "DefaultVersionId": policy.default_version_id,
+            },
+        )
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
         backend = iam_backend(ctx)

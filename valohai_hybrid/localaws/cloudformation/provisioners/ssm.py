@@ -28,9 +28,9 @@ class Parameter(MotoProvisioner):
     resource_type = "AWS::SSM::Parameter"
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
-        # CloudFormation names unnamed parameters `CFN-<logical id>-<random>`.
+        # AWS's handler names unnamed parameters `CFN-<logical id>-<random>`, 40 at most.
         name = props.get("Name") or "CFN-" + generated_name(
-            ctx, 2040, mixed_case=True, with_stack=False
+            ctx, 36, mixed_case=True, with_stack=False
         )
         self._put(ctx, name, props, overwrite=False)
         ssm_backend(ctx).add_tags_to_resource("Parameter", name, resource_tags(ctx, props))

@@ -6,8 +6,6 @@ import os
 
 from valohai_hybrid.localaws.testing import DEFAULT_REGION, FAKE_CREDENTIALS
 
-pytest_plugins = ["valohai_hybrid.localaws.testing"]
-
 for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(_name, None)
 os.environ.update(FAKE_CREDENTIALS)

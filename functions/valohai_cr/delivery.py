@@ -11,10 +11,9 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 import urllib3
@@ -39,8 +38,7 @@ class Outcome(StrEnum):
     UNDELIVERED = "undelivered"
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(NamedTuple):
     """What happened; `detail` is the last answer or error, fit for a Reason."""
 
     outcome: Outcome
@@ -48,8 +46,7 @@ class Delivery:
     detail: str
 
 
-@dataclass(frozen=True)
-class Response:
+class Response(NamedTuple):
     status: int
     retry_after: str | None
     text: str

@@ -11,10 +11,9 @@ import hmac
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from valohai_cr import PRODUCER
 
@@ -36,8 +35,7 @@ class EventType(StrEnum):
     STACK_STATUS_CHANGED = "stack.status_changed"
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     """One event, ready to sign: the body bytes are exactly what the signature covers."""
 
     type: EventType

@@ -11,17 +11,16 @@ import ipaddress
 import logging
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent
 
 from valohai_cr.errors import PropertyError
 from valohai_cr.events import EventType, build, idempotency_key, stack_of
+from valohai_cr.names import dns_name
 from valohai_cr.notifier import Destination, Notifier, Policy, Stakes, destination_from, policy_from
 from valohai_cr.properties import Properties, shown
-from valohai_cr.queue_address import dns_name
 from valohai_cr.resource import Result
 from valohai_cr.work import Work
 
@@ -121,8 +120,7 @@ def _checked(value: str, pattern: str) -> str | None:
     return value if re.fullmatch(pattern, value) else None
 
 
-@dataclass(frozen=True)
-class NotificationSettings:
+class NotificationSettings(NamedTuple):
     destination: Destination
     policy: Policy
     handoff: dict[str, Any]
@@ -165,7 +163,7 @@ class NotificationProvider:
             return self._send(EventType.SETUP_DELETED, event.physical_resource_id, event, work)
         except PropertyError as error:
             log.warning("Not telling Valohai about the deletion: %s", error.reason)
-            return Result(event.physical_resource_id)
+            return Result(event.physical_resource_id, {})
 
     def _send(
         self,

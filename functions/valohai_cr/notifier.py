@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from valohai_cr.delivery import Outcome, Sender, events_url
+from valohai_cr.delivery import Outcome, Sender, Urllib3Transport, events_url
 from valohai_cr.errors import ResourceFailure
 from valohai_cr.events import Event, EventType
 from valohai_cr.properties import Properties
@@ -34,6 +34,7 @@ DELIVERY_BUDGET = 30.0
 QUEUEING_RESERVE = 1.0
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9._~-]{32,256}")
 MESSAGE_FORMAT = 1
+REDELIVERY_QUEUE_ENV = "REDELIVERY_QUEUE_URL"
 
 
 class Policy(StrEnum):
@@ -72,14 +73,12 @@ class Delivery(StrEnum):
     DROPPED = "dropped"
 
 
-@dataclass(frozen=True)
-class Destination:
+class Destination(NamedTuple):
     api_url: str
     token_secret_arn: str
 
 
-@dataclass(frozen=True)
-class Redelivery:
+class Redelivery(NamedTuple):
     """A queued event; `cleanup_token` deletes the token secret once this (final) event is in."""
 
     destination: Destination
@@ -166,8 +165,7 @@ class SetupTokens:
 
 
 class RedeliveryQueue:
-    """The SQS queue the redelivery consumer reads; the client is made on first use only,
-    because a function that delivers on the first try never needs it."""
+    """The SQS queue the redelivery consumer reads; its client is made on first use."""
 
     def __init__(self, url: str, make_client: Callable[[], SQSClient]) -> None:
         self._url = url
@@ -254,3 +252,16 @@ def destination_from(props: Properties) -> Destination:
 
 def policy_from(props: Properties) -> Policy:
     return Policy(props.choice("NotificationPolicy", list(Policy), default=Policy.BEST_EFFORT))
+
+
+def notifier_from_environment(
+    secrets: SecretsManagerClient, sqs: Callable[[], SQSClient]
+) -> Notifier:
+    """The functions' notifier: urllib3 delivery, the queue named by REDELIVERY_QUEUE_URL
+    (`sqs` makes its client on first use only: a delivery that works needs none)."""
+    url = os.environ.get(REDELIVERY_QUEUE_ENV, "")
+    if not url:
+        raise ResourceFailure(
+            f"{REDELIVERY_QUEUE_ENV} is not set: the platform stack sets it to its redelivery queue"
+        )
+    return Notifier(SetupTokens(secrets), Sender(Urllib3Transport()), RedeliveryQueue(url, sqs))

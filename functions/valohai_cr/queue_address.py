@@ -9,23 +9,21 @@ this stack and resource.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import logging
-import re
 import socket
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent
 
 from valohai_cr.errors import PropertyError, ResourceFailure
 from valohai_cr.events import EventType, build, idempotency_key, stack_of
+from valohai_cr.names import EXAMPLE_ADDRESS, dns_name, public_ipv4
 from valohai_cr.notifier import Destination, Notifier, Policy, Stakes, destination_from, policy_from
-from valohai_cr.properties import Properties, shown
+from valohai_cr.properties import Properties
 from valohai_cr.resource import Result
 from valohai_cr.tags import owned_tags
 from valohai_cr.work import Work
@@ -41,8 +39,6 @@ MAX_DNS_WAIT = 900
 DNS_POLL_INTERVAL = 5.0
 #: Time kept back from a DNS wait to undo a failed Create before the deadline.
 UNDO_RESERVE = 3.0
-_EXAMPLE = "acme.vqueue.net"
-_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _KNOWN = (
     "QueueAddress",
     "PublicIp",
@@ -56,64 +52,6 @@ _KNOWN = (
 Resolver = Callable[[str], Collection[str]]
 
 
-def dns_name(value: str, prop: str = "QueueAddress") -> str:
-    """The lower-cased host name, or a PropertyError that says what is wrong and what is right."""
-    problem = _dns_problem(value)
-    if problem:
-        raise PropertyError(
-            f"{prop} {shown(value)} {problem}: "
-            f"use the DNS name Valohai gave you, such as {_EXAMPLE}"
-        )
-    return value.lower()
-
-
-def _dns_problem(value: str) -> str | None:
-    if not value:
-        return "is empty"
-    if value != value.strip() or " " in value:
-        return "contains spaces"
-    if "://" in value:
-        return "is a URL: drop the scheme"
-    if "/" in value or ":" in value:
-        return "contains a port or a path: drop it"
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        pass
-    else:
-        return "is an IP address, not a DNS name"
-    if value.endswith("."):
-        return "ends with a dot: drop it"
-    if len(value) > 253:
-        return "is longer than 253 characters"
-    labels = value.lower().split(".")
-    if len(labels) < 2:
-        return "is not a fully qualified name (it needs a domain, like the .vqueue.net part)"
-    for label in labels:
-        if not label:
-            return "has an empty label (two dots in a row, or a leading dot)"
-        if len(label) > 63:
-            return f"has a label longer than 63 characters ({label[:20]}...)"
-        if not _LABEL.fullmatch(label):
-            return (
-                f"has an invalid label {label!r} (only letters, digits and inner hyphens; "
-                "no *, _ or other characters)"
-            )
-    if labels[-1].isdigit():
-        return "ends with a numeric label, which no top-level domain is"
-    return None
-
-
-def public_ipv4(value: str, prop: str = "PublicIp") -> str:
-    try:
-        return str(ipaddress.IPv4Address(value))
-    except ValueError:
-        raise PropertyError(
-            f"{prop} must be an IPv4 address such as 203.0.113.10 (the queue's Elastic IP), "
-            f"got {shown(value)}"
-        ) from None
-
-
 def resolve_ipv4(name: str) -> set[str]:
     """The A records of `name` as the Lambda's resolver sees them (none while it fails)."""
     try:
@@ -123,8 +61,7 @@ def resolve_ipv4(name: str) -> set[str]:
     return {str(answer[4][0]) for answer in answers}
 
 
-@dataclass(frozen=True)
-class QueueAddressSettings:
+class QueueAddressSettings(NamedTuple):
     address: str
     public_ip: str
     destination: Destination
@@ -135,7 +72,9 @@ class QueueAddressSettings:
     @classmethod
     def parse(cls, raw: Any) -> QueueAddressSettings:
         props = Properties(raw, _KNOWN)
-        address = dns_name(props.text("QueueAddress", expected=f"a DNS name such as {_EXAMPLE}"))
+        address = dns_name(
+            props.text("QueueAddress", expected=f"a DNS name such as {EXAMPLE_ADDRESS}")
+        )
         public_ip = public_ipv4(props.text("PublicIp", expected="the queue's Elastic IP address"))
         destination = destination_from(props)
         policy = policy_from(props)
@@ -144,8 +83,7 @@ class QueueAddressSettings:
         return cls(address, public_ip, destination, policy, wait, seconds)
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     """The account's record of a binding: SSM parameter RECORD_PREFIX + address."""
 
     address: str
@@ -240,7 +178,7 @@ class QueueAddressProvider:
 
     def delete(self, event: CloudFormationCustomResourceEvent, work: Work) -> Result:
         address = event.physical_resource_id
-        result = Result(address)
+        result = Result(address, {})
         try:
             dns_name(address)
         except PropertyError:

@@ -7,11 +7,10 @@ earlier launch) is re-adopted; anything else that already has the name is refuse
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent
 
@@ -39,8 +38,7 @@ _KMS_KEY = (
 _KNOWN = ("SecretName", "KmsKeyId", "RecoveryWindowInDays", "RotationToken")
 
 
-@dataclass(frozen=True)
-class SecretSettings:
+class SecretSettings(NamedTuple):
     name: str
     kms_key_id: str
     recovery_window_days: int
@@ -86,9 +84,11 @@ class SecretSettings:
 
 
 def _version_token(event: CloudFormationCustomResourceEvent, purpose: str) -> str:
-    """A secret version id derived from the request: a retried request writes the same version."""
+    """A secret version id (UUID-shaped) derived from the request: a retried request writes
+    the same version, which Secrets Manager then recognises."""
     seed = f"{event.stack_id}/{event.logical_resource_id}/{event.request_id}/{purpose}"
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, seed))
+    digest = hashlib.sha256(seed.encode()).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
 
 
 def _stack_name(stack_id: str) -> str:
@@ -127,7 +127,7 @@ class RedisSecretProvider:
 
     def delete(self, event: CloudFormationCustomResourceEvent, work: Work) -> Result:
         arn = event.physical_resource_id
-        result = Result(arn)
+        result = Result(arn, {})
         if ":secretsmanager:" not in arn:
             log.info("Nothing to delete: the Create never made a secret")
             return result

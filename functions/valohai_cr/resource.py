@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent
 
 from valohai_cr.work import Work
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     """The PhysicalResourceId and the Data (never a secret value) of a successful operation."""
 
     physical_id: str
-    data: Mapping[str, str] = field(default_factory=dict)
+    data: Mapping[str, str]
 
 
 class Provider(Protocol):

@@ -1,16 +1,31 @@
 """QueueAddressFunction: Custom::ValohaiQueueAddress."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import boto3
 
 from valohai_cr import runtime
 from valohai_cr.lifecycle import CustomResource
+from valohai_cr.notifier import notifier_from_environment
 from valohai_cr.queue_address import QueueAddressProvider
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+
+runtime.freeze_imports()
+
+
+def _sqs() -> SQSClient:
+    return boto3.client("sqs", config=runtime.CLIENT_CONFIG)
 
 
 def _provider() -> QueueAddressProvider:
     secrets = boto3.client("secretsmanager", config=runtime.CLIENT_CONFIG)
     ssm = boto3.client("ssm", config=runtime.CLIENT_CONFIG)
-    return QueueAddressProvider(ssm, runtime.notifier(secrets))
+    return QueueAddressProvider(ssm, notifier_from_environment(secrets, _sqs))
 
 
 logger = runtime.logger("valohai-queue-address")

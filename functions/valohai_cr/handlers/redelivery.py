@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from aws_lambda_powertools.utilities.data_classes import SQSEvent
 
 from valohai_cr import runtime
 from valohai_cr.delivery import Sender, Urllib3Transport
@@ -16,6 +15,8 @@ from valohai_cr.work import Work
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+runtime.freeze_imports()
+
 logger = runtime.logger("valohai-redelivery")
 consumer = RedeliveryConsumer(
     SetupTokens(boto3.client("secretsmanager", config=runtime.CLIENT_CONFIG)),
@@ -25,6 +26,6 @@ consumer = RedeliveryConsumer(
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[dict[str, str]]]:
-    messages = ((record.message_id, record.body) for record in SQSEvent(event).records)
+    messages = ((record["messageId"], record["body"]) for record in event.get("Records", []))
     failed = consumer.consume(messages, Work.for_lambda(context))
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}

@@ -12,18 +12,27 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 
 from valohai_cr import runtime
 from valohai_cr.forwarder import StackStatusForwarder
-from valohai_cr.notifier import SetupTokens
+from valohai_cr.notifier import SetupTokens, notifier_from_environment
 from valohai_cr.work import Work
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_sqs import SQSClient
+
+
+runtime.freeze_imports()
+
+
+def _sqs() -> SQSClient:
+    return boto3.client("sqs", config=runtime.CLIENT_CONFIG)
+
 
 logger = runtime.logger("valohai-stack-status")
 _secrets = boto3.client("secretsmanager", config=runtime.CLIENT_CONFIG)
 forwarder = StackStatusForwarder(
     boto3.client("cloudformation", config=runtime.CLIENT_CONFIG),
     SetupTokens(_secrets),
-    runtime.notifier(_secrets),
+    notifier_from_environment(_secrets, _sqs),
 )
 
 

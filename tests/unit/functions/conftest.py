@@ -9,7 +9,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,8 +25,9 @@ from valohai_hybrid.standin import StandIn
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
-STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/valohai-setup/1b2c3d4e-0000-4000-8000-000000000001"
-OTHER_STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/other-setup/1b2c3d4e-0000-4000-8000-000000000002"
+_STACKS = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack"
+STACK_ID = f"{_STACKS}/valohai-setup/1b2c3d4e-0000-4000-8000-000000000001"
+OTHER_STACK_ID = f"{_STACKS}/other-setup/1b2c3d4e-0000-4000-8000-000000000002"
 TOKEN = "known-setup-token-0123456789abcdefghijklmnopqrstuvwxyz"
 OTHER_TOKEN = "another-setup-token-abcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -48,10 +49,12 @@ class Inbox:
         self._received: dict[str, list[Response]] = {}
 
         class Handler(BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_PUT(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with inbox._lock:
-                    inbox._received.setdefault(self.path, []).append(Response(body, time.monotonic()))
+                    inbox._received.setdefault(self.path, []).append(
+                        Response(body, time.monotonic())
+                    )
                 self.send_response(200)
                 self.end_headers()
 
@@ -216,7 +219,8 @@ class AwsCalls:
         self.stall: dict[str, float] = {}
         self.recording = False
 
-    def __call__(self, model: Any, **_: Any) -> tuple[_FakeHttp, dict[str, Any]] | None:
+    def __call__(self, model: Any, **_: Any) -> Any:
+        """None lets the call through; a (response, parsed) pair answers it instead."""
         if not self.recording:
             return None
         self.calls.append(model.name)
@@ -301,13 +305,15 @@ class Invoker:
         finally:
             if calls is not None:
                 calls.recording = False
-        time.sleep(0.02)  # a second (wrong) response would have arrived by now
+        time.sleep(0.01)  # a second (wrong) response would have arrived by now
         responses = self.inbox.responses(event["ResponseURL"])[before:]
         assert len(responses) == 1, f"expected exactly one response, got {len(responses)}"
         assert responses[0].arrived < context.deadline, "answered after the Lambda deadline"
         return responses[0]
 
-    def __call__(self, request_type: str, properties: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    def __call__(
+        self, request_type: str, properties: dict[str, Any], **kwargs: Any
+    ) -> dict[str, Any]:
         return self.send(self.event(request_type, properties, **kwargs)).body
 
 
@@ -317,7 +323,9 @@ HANDOFF = {
     "Region": REGION,
     "ValohaiMasterRoleArn": f"arn:aws:iam::{ACCOUNT}:role/ValohaiMaster",
     "WorkerRoleArn": f"arn:aws:iam::{ACCOUNT}:role/ValohaiWorkerRole",
-    "WorkerInstanceProfileArn": f"arn:aws:iam::{ACCOUNT}:instance-profile/ValohaiWorkerInstanceProfile",
+    "WorkerInstanceProfileArn": (
+        f"arn:aws:iam::{ACCOUNT}:instance-profile/ValohaiWorkerInstanceProfile"
+    ),
     "QueueRoleArn": f"arn:aws:iam::{ACCOUNT}:role/ValohaiQueueRole",
     "QueuePublicIp": "203.0.113.10",
     "QueuePrivateIp": "10.0.1.10",
@@ -343,7 +351,7 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("valohai_cr.delivery.BACKOFF_CAP", 0.05)
 
 
-def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
+def sqs_event(messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The Lambda event an SQS event source makes of received messages."""
     return {
         "Records": [

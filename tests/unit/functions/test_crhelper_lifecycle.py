@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from conftest import AwsCalls, FakeContext, Inbox, Invoker, Logs
-
 from valohai_cr import runtime
 from valohai_cr.lifecycle import CustomResource
 from valohai_cr.resource import Result
@@ -24,14 +23,15 @@ def invoke(load_handler: Any, inbox: Inbox) -> Invoker:
 def test_a_hung_aws_call_gets_one_failed_answer_before_the_deadline_naming_the_step(
     invoke: Invoker, inbox: Inbox, aws_calls: AwsCalls, logs: Logs
 ) -> None:
-    aws_calls.stall = {"DescribeSecret": 3.0}
+    aws_calls.stall = {"DescribeSecret": 2.2}
     event = invoke.event("Create", {})
 
     response = invoke.send(event, seconds=2.5, calls=aws_calls)  # asserts one answer, in time
 
     assert response.body["Status"] == "FAILED"
     assert response.body["Reason"] == (
-        "Timed out while looking up the secret ValohaiRedisSecret: the function reached its Lambda timeout"
+        "Timed out while looking up the secret ValohaiRedisSecret: "
+        "the function reached its Lambda timeout"
     )
     assert response.body["PhysicalResourceId"]
     assert "Not answering this event twice" in logs.text
@@ -85,10 +85,16 @@ def test_debug_logging_never_shows_the_event_nor_aws_requests(
     assert event["ResponseURL"] not in logs.text
     assert "SecretString" not in logs.text
     chatty = ("crhelper", "botocore", "boto3", "urllib3")
-    assert not [r for r in logs.records() if r["level"] == "DEBUG" and str(r.get("name", "")).startswith(chatty)]
+    assert not [
+        r
+        for r in logs.records()
+        if r["level"] == "DEBUG" and str(r.get("name", "")).startswith(chatty)
+    ]
 
 
-def test_the_response_never_arrives_after_the_deadline_even_with_little_time(invoke: Invoker) -> None:
+def test_the_response_never_arrives_after_the_deadline_even_with_little_time(
+    invoke: Invoker,
+) -> None:
     event = invoke.event("Create", {})
 
     response = invoke.send(event, seconds=0.8)

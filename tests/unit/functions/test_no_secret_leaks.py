@@ -31,20 +31,42 @@ def test_no_password_or_token_in_anything_the_functions_emit(
     queue_props = {**common, "QueueAddress": "acme.vqueue.net", "PublicIp": "203.0.113.10"}
     notify_props = {**common, "Handoff": HANDOFF}
     responses: list[dict[str, Any]] = []
-    queued: list[dict[str, Any]] = []
+    queued: list[Any] = []
 
     arn = secret("Create", {"RotationToken": "1"})["PhysicalResourceId"]
-    responses.append(secret("Update", {"RotationToken": "2"}, physical_id=arn, old_properties={"RotationToken": "1"}))
+    responses.append(
+        secret(
+            "Update", {"RotationToken": "2"}, physical_id=arn, old_properties={"RotationToken": "1"}
+        )
+    )
     responses.append(secret("Create", {"SecretName": "bad name"}))
     responses.append(queue("Create", queue_props))
     responses.append(notify("Create", notify_props))
     standin.receiver.inject(Fault(count=1000, status=500))
-    responses.append(notify.send(notify.event("Update", notify_props, physical_id="n", old_properties=notify_props), seconds=3.5).body)
-    responses.append(notify.send(notify.event("Create", {**notify_props, "NotificationPolicy": "Required"}), seconds=3.5).body)
+    responses.append(
+        notify.send(
+            notify.event("Update", notify_props, physical_id="n", old_properties=notify_props),
+            seconds=3.5,
+        ).body
+    )
+    responses.append(
+        notify.send(
+            notify.event("Create", {**notify_props, "NotificationPolicy": "Required"}), seconds=3.5
+        ).body
+    )
     standin.receiver.reset()
     standin.receiver.inject(Fault(count=1, status=401))
-    responses.append(queue("Update", {**queue_props, "PublicIp": "203.0.113.11"}, physical_id="acme.vqueue.net", old_properties=queue_props))
-    messages = boto3.client("sqs").receive_message(QueueUrl=redelivery_queue, MaxNumberOfMessages=10)["Messages"]
+    responses.append(
+        queue(
+            "Update",
+            {**queue_props, "PublicIp": "203.0.113.11"},
+            physical_id="acme.vqueue.net",
+            old_properties=queue_props,
+        )
+    )
+    messages = boto3.client("sqs").receive_message(
+        QueueUrl=redelivery_queue, MaxNumberOfMessages=10
+    )["Messages"]
     queued.extend(messages)
     responses.append(consume(sqs_event(messages), FakeContext(10)))
     secrets = boto3.client("secretsmanager")

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import pytest
-from conftest import HANDOFF, OTHER_TOKEN, STACK_ID, TOKEN, Inbox, Invoker, create_token_secret, queued_messages
+from conftest import (
+    HANDOFF,
+    OTHER_TOKEN,
+    STACK_ID,
+    TOKEN,
+    Inbox,
+    Invoker,
+    create_token_secret,
+    queued_messages,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -62,7 +70,11 @@ def test_a_retried_create_is_delivered_exactly_once(
 
     assert len({(r["PhysicalResourceId"], r["Data"]["EventId"]) for r in responses}) == 1
     assert len(standin.receiver.events()) == 1
-    assert [a.outcome for a in standin.receiver.attempts()] == ["accepted", "duplicate", "duplicate"]
+    assert [a.outcome for a in standin.receiver.attempts()] == [
+        "accepted",
+        "duplicate",
+        "duplicate",
+    ]
 
 
 def test_update_and_delete_keep_the_physical_id_and_send_their_events(
@@ -109,7 +121,9 @@ def test_server_errors_and_429_are_retried_until_accepted(
     assert attempts[3].received_at - attempts[2].received_at >= 1.0  # Retry-After honoured
 
 
-@pytest.mark.parametrize("fault", [Fault(count=1000, status=500), Fault(count=1000, delay=30)], ids=["500", "hanging"])
+@pytest.mark.parametrize(
+    "fault", [Fault(count=1000, status=500), Fault(count=1000, delay=30)], ids=["500", "hanging"]
+)
 def test_best_effort_queues_what_valohai_does_not_take_and_succeeds_in_time(
     invoke: Invoker, props: dict[str, Any], standin: StandIn, redelivery_queue: str, fault: Fault
 ) -> None:
@@ -126,15 +140,25 @@ def test_best_effort_queues_what_valohai_does_not_take_and_succeeds_in_time(
 
 @pytest.mark.parametrize(
     ("fault", "cause"),
-    [(Fault(count=1000, status=500), "HTTP 500"), (Fault(count=1000, delay=30), "no answer within")],
+    [
+        (Fault(count=1000, status=500), "HTTP 500"),
+        (Fault(count=1000, delay=30), "no answer within"),
+    ],
     ids=["500", "hanging"],
 )
 def test_required_fails_the_stack_with_the_cause_before_the_deadline(
-    invoke: Invoker, props: dict[str, Any], standin: StandIn, redelivery_queue: str, fault: Fault, cause: str
+    invoke: Invoker,
+    props: dict[str, Any],
+    standin: StandIn,
+    redelivery_queue: str,
+    fault: Fault,
+    cause: str,
 ) -> None:
     standin.receiver.inject(fault)
 
-    response = invoke.send(invoke.event("Create", {**props, "NotificationPolicy": "Required"}), seconds=3.5).body
+    response = invoke.send(
+        invoke.event("Create", {**props, "NotificationPolicy": "Required"}), seconds=3.5
+    ).body
 
     assert response["Status"] == "FAILED"
     assert "Valohai did not accept the setup.created event" in response["Reason"]
@@ -147,7 +171,9 @@ def test_a_signature_valohai_rejects_fails_required_and_is_queued_under_best_eff
 ) -> None:
     unknown = create_token_secret(STACK_ID.replace("valohai-setup", "unknown"), "z" * 40)
 
-    required = invoke("Create", {**props, "SetupTokenSecretArn": unknown, "NotificationPolicy": "Required"})
+    required = invoke(
+        "Create", {**props, "SetupTokenSecretArn": unknown, "NotificationPolicy": "Required"}
+    )
     best_effort = invoke("Create", {**props, "SetupTokenSecretArn": unknown})
 
     assert required["Status"] == "FAILED"
@@ -164,7 +190,9 @@ def test_delete_never_fails_on_valohai_even_when_required(
     physical_id = invoke("Create", required)["PhysicalResourceId"]
     standin.receiver.inject(Fault(count=1000, status=500))
 
-    response = invoke.send(invoke.event("Delete", required, physical_id=physical_id), seconds=4).body
+    response = invoke.send(
+        invoke.event("Delete", required, physical_id=physical_id), seconds=4
+    ).body
 
     assert response["Status"] == "SUCCESS"
     assert [m["event_type"] for m in queued_messages(redelivery_queue)] == ["setup.deleted"]
@@ -227,9 +255,13 @@ handoffs = st.dictionaries(
 )
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
-    handoff=st.one_of(handoffs, st.builds(lambda d: {**HANDOFF, **d}, handoffs), st.text(max_size=5)),
+    handoff=st.one_of(
+        handoffs, st.builds(lambda d: {**HANDOFF, **d}, handoffs), st.text(max_size=5)
+    ),
     policy=st.sampled_from(["BestEffort", "Required", "Sometimes", ""]),
 )
 def test_any_handoff_gets_one_answer_and_a_failure_names_what_is_wrong(

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 RESOURCE = "Custom::ValohaiRedisSecret"
-MISSING_ARN = f"arn:aws:secretsmanager:eu-west-1:123456789012:secret:Gone-AbCdEf"
+MISSING_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:Gone-AbCdEf"
 
 
 @pytest.fixture
@@ -75,7 +75,9 @@ def test_create_uses_the_given_kms_key(invoke: Invoker) -> None:
     assert secrets().describe_secret(SecretId=arn)["KmsKeyId"] == key
 
 
-def test_update_with_unchanged_properties_changes_nothing(invoke: Invoker, aws_calls: AwsCalls) -> None:
+def test_update_with_unchanged_properties_changes_nothing(
+    invoke: Invoker, aws_calls: AwsCalls
+) -> None:
     props = {"SecretName": "Redis", "RotationToken": "a"}
     arn = invoke("Create", props)["PhysicalResourceId"]
     before = password(arn)
@@ -93,7 +95,9 @@ def test_a_new_rotation_token_rotates_the_password_once_even_when_retried(invoke
     arn = invoke("Create", old)["PhysicalResourceId"]
     before = password(arn)
 
-    event = invoke.event("Update", {"RotationToken": "2025-06"}, physical_id=arn, old_properties=old)
+    event = invoke.event(
+        "Update", {"RotationToken": "2025-06"}, physical_id=arn, old_properties=old
+    )
     responses = thrice(invoke, event)
 
     assert {(r["Status"], r["PhysicalResourceId"]) for r in responses} == {("SUCCESS", arn)}
@@ -120,7 +124,9 @@ def test_a_new_name_is_a_replacement_and_the_old_secret_goes_with_the_delete_tha
 ) -> None:
     old_arn = invoke("Create", {"SecretName": "Old"})["PhysicalResourceId"]
 
-    update = invoke("Update", {"SecretName": "New"}, physical_id=old_arn, old_properties={"SecretName": "Old"})
+    update = invoke(
+        "Update", {"SecretName": "New"}, physical_id=old_arn, old_properties={"SecretName": "Old"}
+    )
     new_arn = update["PhysicalResourceId"]
     assert (update["Status"], update["Data"]["Name"]) == ("SUCCESS", "New")
     assert new_arn != old_arn
@@ -135,7 +141,9 @@ def test_a_new_name_is_a_replacement_and_the_old_secret_goes_with_the_delete_tha
 def test_delete_keeps_the_recovery_window(invoke: Invoker) -> None:
     arn = invoke("Create", {"RecoveryWindowInDays": "14"})["PhysicalResourceId"]
 
-    responses = thrice(invoke, invoke.event("Delete", {"RecoveryWindowInDays": "14"}, physical_id=arn))
+    responses = thrice(
+        invoke, invoke.event("Delete", {"RecoveryWindowInDays": "14"}, physical_id=arn)
+    )
 
     assert {r["Status"] for r in responses} == {"SUCCESS"}
     assert "DeletedDate" in secrets().describe_secret(SecretId=arn)
@@ -167,7 +175,9 @@ def test_rollback_delete_after_a_failed_create_succeeds(invoke: Invoker) -> None
     failed = invoke("Create", {"RecoveryWindowInDays": "3"})
     assert failed["Status"] == "FAILED"
 
-    rollback = invoke("Delete", {"RecoveryWindowInDays": "3"}, physical_id=failed["PhysicalResourceId"])
+    rollback = invoke(
+        "Delete", {"RecoveryWindowInDays": "3"}, physical_id=failed["PhysicalResourceId"]
+    )
 
     assert rollback["Status"] == "SUCCESS"
 
@@ -276,7 +286,9 @@ properties = st.dictionaries(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(props=properties, request_type=st.sampled_from(["Create", "Update"]))
 def test_any_properties_get_one_answer_and_a_failure_names_the_property(
     invoke: Invoker, props: dict[str, Any], request_type: str
@@ -286,6 +298,12 @@ def test_any_properties_get_one_answer_and_a_failure_names_the_property(
     response = invoke(request_type, props, **extra)
 
     if response["Status"] == "FAILED":
-        named = ["SecretName", "KmsKeyId", "RecoveryWindowInDays", "RotationToken", "Unknown property"]
+        named = [
+            "SecretName",
+            "KmsKeyId",
+            "RecoveryWindowInDays",
+            "RotationToken",
+            "Unknown property",
+        ]
         assert any(name in response["Reason"] for name in named), response["Reason"]
         assert len(response["Reason"]) <= 256

@@ -11,12 +11,20 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from botocore.stub import Stubber
-from conftest import ACCOUNT, REGION, TOKEN, FakeContext, create_token_secret, queued_messages, sqs_event
-
+from conftest import (
+    ACCOUNT,
+    REGION,
+    TOKEN,
+    FakeContext,
+    create_token_secret,
+    queued_messages,
+    sqs_event,
+)
 from valohai_cr.delivery import Sender, Urllib3Transport
 from valohai_cr.forwarder import StackStatusForwarder
 from valohai_cr.notifier import Notifier, RedeliveryQueue, SetupTokens
 from valohai_cr.work import Work
+
 from valohai_hybrid.standin import Fault, StandIn
 
 TEMPLATE = json.dumps(
@@ -28,7 +36,9 @@ TEMPLATE = json.dumps(
 pytestmark = pytest.mark.usefixtures("fast_backoff")
 
 
-def stack_status(stack_id: str, status: str, reason: str = "", event_id: str | None = None) -> dict[str, Any]:
+def stack_status(
+    stack_id: str, status: str, reason: str = "", event_id: str | None = None
+) -> dict[str, Any]:
     return {
         "version": "0",
         "id": event_id or str(uuid.uuid4()),
@@ -38,7 +48,10 @@ def stack_status(stack_id: str, status: str, reason: str = "", event_id: str | N
         "time": "2025-06-01T12:00:00Z",
         "region": REGION,
         "resources": [stack_id],
-        "detail": {"stack-id": stack_id, "status-details": {"status": status, "status-reason": reason}},
+        "detail": {
+            "stack-id": stack_id,
+            "status-details": {"status": status, "status-reason": reason},
+        },
     }
 
 
@@ -92,7 +105,11 @@ def test_the_final_event_is_reported_once_and_then_the_token_is_deleted(
 
     outcomes = [forward(event) for _ in range(3)]
 
-    assert outcomes == ["delivered", "ignored: not a Valohai Hybrid setup stack", "ignored: not a Valohai Hybrid setup stack"]
+    assert outcomes == [
+        "delivered",
+        "ignored: not a Valohai Hybrid setup stack",
+        "ignored: not a Valohai Hybrid setup stack",
+    ]
     [received] = standin.receiver.events()
     assert received.body["data"]["final"] is True
     assert not token_exists(token_arn)
@@ -106,10 +123,15 @@ def test_statuses_that_are_not_failures_or_endings_are_ignored(
     assert standin.receiver.attempts() == []
 
 
-def test_stacks_without_a_setup_token_are_ignored(forward: Any, setup_stack: tuple[str, str], standin: StandIn) -> None:
+def test_stacks_without_a_setup_token_are_ignored(
+    forward: Any, setup_stack: tuple[str, str], standin: StandIn
+) -> None:
     other = setup_stack[0].replace("valohai-setup", "unrelated")
 
-    assert forward(stack_status(other, "DELETE_COMPLETE")) == "ignored: not a Valohai Hybrid setup stack"
+    assert (
+        forward(stack_status(other, "DELETE_COMPLETE"))
+        == "ignored: not a Valohai Hybrid setup stack"
+    )
     assert forward({"detail-type": "Something else", "id": "1", "detail": {}}) == (
         "ignored: not a CloudFormation stack status change"
     )
@@ -117,7 +139,11 @@ def test_stacks_without_a_setup_token_are_ignored(forward: Any, setup_stack: tup
 
 
 def test_when_valohai_is_down_the_consumer_delivers_later_and_then_deletes_the_token(
-    forward: Any, setup_stack: tuple[str, str], standin: StandIn, redelivery_queue: str, load_handler: Any
+    forward: Any,
+    setup_stack: tuple[str, str],
+    standin: StandIn,
+    redelivery_queue: str,
+    load_handler: Any,
 ) -> None:
     stack_id, token_arn = setup_stack
     standin.receiver.inject(Fault(count=1000, status=503))
@@ -137,7 +163,9 @@ def test_when_valohai_is_down_the_consumer_delivers_later_and_then_deletes_the_t
     assert not token_exists(token_arn)
 
 
-def _stack_event(stack_id: str, logical: str, status: str, reason: str, minute: int, own: bool = False) -> dict[str, Any]:
+def _stack_event(
+    stack_id: str, logical: str, status: str, reason: str, minute: int, own: bool = False
+) -> dict[str, Any]:
     return {
         "StackId": stack_id,
         "EventId": str(uuid.uuid4()),
@@ -169,19 +197,40 @@ def test_the_failed_resources_of_the_last_operation_are_listed_root_cause_first(
     stubber = Stubber(cloudformation)
     stubber.add_response(
         "describe_stacks",
-        {"Stacks": [{"StackName": "valohai-setup", "StackId": stack_id, "CreationTime": datetime.now(UTC), "StackStatus": "ROLLBACK_COMPLETE", "Parameters": [{"ParameterKey": "ValohaiApiUrl", "ParameterValue": standin.url}]}]},
+        {
+            "Stacks": [
+                {
+                    "StackName": "valohai-setup",
+                    "StackId": stack_id,
+                    "CreationTime": datetime.now(UTC),
+                    "StackStatus": "ROLLBACK_COMPLETE",
+                    "Parameters": [
+                        {"ParameterKey": "ValohaiApiUrl", "ParameterValue": standin.url}
+                    ],
+                }
+            ]
+        },
     )
     stubber.add_response("describe_stack_events", {"StackEvents": newest_first})
     secrets = boto3.client("secretsmanager")
-    notifier = Notifier(SetupTokens(secrets), Sender(Urllib3Transport()), RedeliveryQueue(redelivery_queue, lambda: boto3.client("sqs")))
+    notifier = Notifier(
+        SetupTokens(secrets),
+        Sender(Urllib3Transport()),
+        RedeliveryQueue(redelivery_queue, lambda: boto3.client("sqs")),
+    )
     forwarder = StackStatusForwarder(cloudformation, SetupTokens(secrets), notifier)
 
     with stubber:
-        outcome = forwarder.forward(EventBridgeEvent(stack_status(stack_id, "ROLLBACK_COMPLETE")), Work(20))
+        outcome = forwarder.forward(
+            EventBridgeEvent(stack_status(stack_id, "ROLLBACK_COMPLETE")), Work(20)
+        )
 
     assert outcome == "delivered"
     [event] = standin.receiver.events()
-    assert [(r["logical_resource_id"], r["status"], r["status_reason"]) for r in event.body["data"]["failed_resources"]] == [
+    assert [
+        (r["logical_resource_id"], r["status"], r["status_reason"])
+        for r in event.body["data"]["failed_resources"]
+    ] == [
         ("Queue", "CREATE_FAILED", "Valohai rejected ...: HTTP 409"),
         ("Notify", "CREATE_FAILED", "Resource creation cancelled"),
         ("Queue", "DELETE_FAILED", "cleanup failed"),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +15,19 @@ import pytest
 from valohai_hybrid.standin import Fault, Receiver
 from valohai_hybrid.standin.receiver import HeaderMap, check_tokens
 from valohai_hybrid.standin.verify import key_id, verify_request
-import hashlib
-import hmac
 
 TOKEN = "a" * 32
 OTHER = "b" * 40
 STACK = "arn:aws:cloudformation:eu-west-1:123456789012:stack/s/1"
 
 
-def signed(token: str, body: dict[str, Any], *, timestamp: int | None = None, **overrides: str) -> tuple[HeaderMap, bytes]:
+def signed(
+    token: str,
+    body: dict[str, Any],
+    *,
+    timestamp: int | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> tuple[HeaderMap, bytes]:
     """A request as the contract describes it (signed here independently of the functions)."""
     raw = json.dumps(body).encode()
     stamp = str(int(time.time()) if timestamp is None else timestamp)
@@ -31,12 +38,14 @@ def signed(token: str, body: dict[str, Any], *, timestamp: int | None = None, **
         "X-Valohai-Signature": f"v1={signature}",
         "X-Valohai-Event-Type": body.get("type", ""),
         "X-Valohai-Idempotency-Key": body.get("id", ""),
-        **overrides,
+        **(overrides or {}),
     }
     return HeaderMap(headers.items()), raw
 
 
-def event(event_type: str = "setup.created", key: str = "1" * 64, stack: str = STACK, **data: Any) -> dict[str, Any]:
+def event(
+    event_type: str = "setup.created", key: str = "1" * 64, stack: str = STACK, **data: Any
+) -> dict[str, Any]:
     return {"version": 1, "id": key, "type": event_type, "stack": {"id": stack}, "data": data}
 
 
@@ -45,12 +54,18 @@ def receiver(tmp_path: Path) -> Receiver:
     return Receiver([TOKEN, OTHER], journal=tmp_path / "events.jsonl")
 
 
-def test_a_signed_event_is_accepted_recorded_and_journaled(receiver: Receiver, tmp_path: Path) -> None:
+def test_a_signed_event_is_accepted_recorded_and_journaled(
+    receiver: Receiver, tmp_path: Path
+) -> None:
     status, payload, _ = receiver.receive(*signed(TOKEN, event()))
 
     assert (status, payload) == (202, {"status": "accepted"})
     [received] = receiver.events()
-    assert (received.type, received.key_id, received.body["id"]) == ("setup.created", key_id(TOKEN), "1" * 64)
+    assert (received.type, received.key_id, received.body["id"]) == (
+        "setup.created",
+        key_id(TOKEN),
+        "1" * 64,
+    )
     assert json.loads((tmp_path / "events.jsonl").read_text())["idempotency_key"] == "1" * 64
 
 
@@ -73,8 +88,10 @@ def test_a_duplicate_is_answered_2xx_and_not_recorded_again(receiver: Receiver) 
         ({"X-Valohai-Signature": "v1=é"}, "does not match"),
     ],
 )
-def test_what_does_not_verify_is_401(receiver: Receiver, tamper: dict[str, str], message: str) -> None:
-    headers, body = signed(TOKEN, event(), **tamper)
+def test_what_does_not_verify_is_401(
+    receiver: Receiver, tamper: dict[str, str], message: str
+) -> None:
+    headers, body = signed(TOKEN, event(), overrides=tamper)
 
     status, payload, _ = receiver.receive(headers, body)
 
@@ -105,8 +122,10 @@ def test_a_changed_body_is_401(receiver: Receiver) -> None:
         (event("setup.exploded"), {}, "unknown event type"),
     ],
 )
-def test_inconsistent_requests_are_400(receiver: Receiver, body: dict[str, Any], headers: dict[str, str], problem: str) -> None:
-    status, payload, _ = receiver.receive(*signed(TOKEN, body, **headers))
+def test_inconsistent_requests_are_400(
+    receiver: Receiver, body: dict[str, Any], headers: dict[str, str], problem: str
+) -> None:
+    status, payload, _ = receiver.receive(*signed(TOKEN, body, overrides=headers))
 
     assert status == 400
     assert problem in payload["error"]
@@ -122,15 +141,22 @@ def test_a_body_that_is_not_a_json_object_is_400(receiver: Receiver) -> None:
     assert receiver.receive(fixed, raw)[:2] == (400, {"error": "the body is not a JSON object"})
 
 
-def registration(token: str, key: str, ip: str, stack: str = STACK, kind: str = "registered") -> tuple[HeaderMap, bytes]:
-    return signed(token, event(f"queue_address.{kind}", key, stack, queue_address="acme.vqueue.net", public_ip=ip))
+def registration(
+    token: str, key: str, ip: str, stack: str = STACK, kind: str = "registered"
+) -> tuple[HeaderMap, bytes]:
+    return signed(
+        token,
+        event(f"queue_address.{kind}", key, stack, queue_address="acme.vqueue.net", public_ip=ip),
+    )
 
 
 def test_an_address_bound_to_another_setup_is_409_and_stays_bound(receiver: Receiver) -> None:
     receiver.receive(*registration(TOKEN, "1" * 64, "203.0.113.10"))
 
     status, payload, _ = receiver.receive(*registration(OTHER, "2" * 64, "203.0.113.99"))
-    same_token_other_stack = receiver.receive(*registration(TOKEN, "3" * 64, "203.0.113.99", stack=STACK + "x"))
+    same_token_other_stack = receiver.receive(
+        *registration(TOKEN, "3" * 64, "203.0.113.99", stack=STACK + "x")
+    )
 
     assert status == 409
     assert "bound to another setup" in payload["error"]
@@ -138,7 +164,9 @@ def test_an_address_bound_to_another_setup_is_409_and_stays_bound(receiver: Rece
     assert receiver.bindings()["acme.vqueue.net"].public_ip == "203.0.113.10"
 
 
-def test_the_owner_can_move_and_remove_its_binding_and_nobody_else_can_remove_it(receiver: Receiver) -> None:
+def test_the_owner_can_move_and_remove_its_binding_and_nobody_else_can_remove_it(
+    receiver: Receiver,
+) -> None:
     receiver.receive(*registration(TOKEN, "1" * 64, "203.0.113.10"))
     receiver.receive(*registration(TOKEN, "2" * 64, "203.0.113.20"))
     assert receiver.bindings()["acme.vqueue.net"].public_ip == "203.0.113.20"
@@ -151,13 +179,20 @@ def test_the_owner_can_move_and_remove_its_binding_and_nobody_else_can_remove_it
     assert receiver.bindings() == {}
 
 
-def test_injected_statuses_come_first_with_retry_after_then_normal_service(receiver: Receiver) -> None:
+def test_injected_statuses_come_first_with_retry_after_then_normal_service(
+    receiver: Receiver,
+) -> None:
     receiver.inject(Fault(count=2, status=429, retry_after=5))
     receiver.inject(Fault(count=1, status=500))
 
     answers = [receiver.receive(*signed(TOKEN, event()))[::2] for _ in range(4)]
 
-    assert answers == [(429, {"Retry-After": "5"}), (429, {"Retry-After": "5"}), (500, {}), (202, {})]
+    assert answers == [
+        (429, {"Retry-After": "5"}),
+        (429, {"Retry-After": "5"}),
+        (500, {}),
+        (202, {}),
+    ]
     assert [a.outcome for a in receiver.attempts()][:3] == ["injected fault"] * 3
 
 
@@ -195,7 +230,9 @@ def test_a_fault_that_makes_no_sense_is_refused(spec: dict[str, Any], message: s
         Fault(**spec)
 
 
-@pytest.mark.parametrize(("tokens", "message"), [([], "at least one"), (["short"], "token 1 is not a setup token")])
+@pytest.mark.parametrize(
+    ("tokens", "message"), [([], "at least one"), (["short"], "token 1 is not a setup token")]
+)
 def test_tokens_must_look_like_setup_tokens(tokens: list[str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         check_tokens(tokens)
@@ -204,4 +241,6 @@ def test_tokens_must_look_like_setup_tokens(tokens: list[str], message: str) -> 
 def test_the_verifier_returns_the_key_id_of_the_token_that_signed() -> None:
     headers, body = signed(OTHER, event())
 
-    assert verify_request(headers, body, {key_id(TOKEN): TOKEN, key_id(OTHER): OTHER}) == key_id(OTHER)
+    assert verify_request(headers, body, {key_id(TOKEN): TOKEN, key_id(OTHER): OTHER}) == key_id(
+        OTHER
+    )

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from valohai_cr.events import EventType, build, request_headers
+
 from valohai_hybrid.standin import StandIn, StandInClient
 
 TOKEN = "stand-in-token-0123456789abcdefghijklmnop"
@@ -37,8 +37,12 @@ def client(standin: StandIn) -> StandInClient:
     return control
 
 
-def post(url: str, ca_bundle: Path, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], dict[str, object]]:
-    request = urllib.request.Request(url + "/api/v0/hybrid-aws/events", data=body, headers=headers, method="POST")
+def post(
+    url: str, ca_bundle: Path, body: bytes, headers: dict[str, str]
+) -> tuple[int, dict[str, str], dict[str, object]]:
+    request = urllib.request.Request(
+        url + "/api/v0/hybrid-aws/events", data=body, headers=headers, method="POST"
+    )
     context = ssl.create_default_context(cafile=str(ca_bundle))
     try:
         with urllib.request.urlopen(request, context=context, timeout=10) as response:
@@ -47,12 +51,20 @@ def post(url: str, ca_bundle: Path, body: bytes, headers: dict[str, str]) -> tup
         return error.code, dict(error.headers), json.loads(error.read())
 
 
-def send(standin: StandIn, key: str = "a" * 64, token: str = TOKEN) -> tuple[int, dict[str, str], dict[str, object]]:
-    event = build(EventType.SETUP_CREATED, key, stack_id=STACK, data={}, occurred_at=datetime.now(UTC))
-    return post(standin.url, standin.ca_bundle, event.body, request_headers(event, token, int(time.time())))
+def send(
+    standin: StandIn, key: str = "a" * 64, token: str = TOKEN
+) -> tuple[int, dict[str, str], dict[str, object]]:
+    event = build(
+        EventType.SETUP_CREATED, key, stack_id=STACK, data={}, occurred_at=datetime.now(UTC)
+    )
+    return post(
+        standin.url, standin.ca_bundle, event.body, request_headers(event, token, int(time.time()))
+    )
 
 
-def test_signed_events_are_accepted_once_over_https(standin: StandIn, client: StandInClient) -> None:
+def test_signed_events_are_accepted_once_over_https(
+    standin: StandIn, client: StandInClient
+) -> None:
     assert send(standin)[0] == 202
     assert send(standin)[0] == 200
 
@@ -68,7 +80,9 @@ def test_an_unknown_token_is_401(standin: StandIn, client: StandInClient) -> Non
     assert (status, payload) == (401, {"error": "unknown X-Valohai-Key-Id"})
 
 
-def test_faults_are_injected_through_the_control_api(standin: StandIn, client: StandInClient) -> None:
+def test_faults_are_injected_through_the_control_api(
+    standin: StandIn, client: StandInClient
+) -> None:
     client.inject(1, status=429, retry_after=7)
     client.inject(1, delay=0.2, status=503)
 
@@ -79,11 +93,13 @@ def test_faults_are_injected_through_the_control_api(standin: StandIn, client: S
     assert third[0] == 202
 
 
-def test_a_nonsensical_fault_and_an_unknown_route_are_refused(standin: StandIn, client: StandInClient) -> None:
+def test_a_nonsensical_fault_and_an_unknown_route_are_refused(
+    standin: StandIn, client: StandInClient
+) -> None:
     with pytest.raises(urllib.error.HTTPError) as bad_fault:
         client.inject(0, status=500)
+    context = ssl.create_default_context(cafile=str(standin.ca_bundle))
     with pytest.raises(urllib.error.HTTPError) as unknown:
-        context = ssl.create_default_context(cafile=str(standin.ca_bundle))
         urllib.request.urlopen(f"{standin.url}/_standin/nothing", context=context, timeout=10)
 
     assert bad_fault.value.code == 400
@@ -91,7 +107,9 @@ def test_a_nonsensical_fault_and_an_unknown_route_are_refused(standin: StandIn, 
 
 
 def test_a_huge_body_is_413(standin: StandIn, client: StandInClient) -> None:
-    status, _, _ = post(standin.url, standin.ca_bundle, b"x" * ((1 << 20) + 1), {"Content-Type": "application/json"})
+    status, _, _ = post(
+        standin.url, standin.ca_bundle, b"x" * ((1 << 20) + 1), {"Content-Type": "application/json"}
+    )
 
     assert status == 413
 
@@ -104,14 +122,24 @@ def test_bindings_are_visible(standin: StandIn, client: StandInClient) -> None:
         data={"queue_address": "acme.vqueue.net", "public_ip": "203.0.113.10"},
         occurred_at=datetime.now(UTC),
     )
-    post(standin.url, standin.ca_bundle, event.body, request_headers(event, TOKEN, int(time.time())))
+    post(
+        standin.url, standin.ca_bundle, event.body, request_headers(event, TOKEN, int(time.time()))
+    )
 
     assert client.bindings()["acme.vqueue.net"]["public_ip"] == "203.0.113.10"
 
 
 def test_the_command_line_serves_until_sigterm(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "valohai_hybrid.standin", "--token", TOKEN, "--state-dir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "valohai_hybrid.standin",
+            "--token",
+            TOKEN,
+            "--state-dir",
+            str(tmp_path),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -130,7 +158,15 @@ def test_the_command_line_serves_until_sigterm(tmp_path: Path) -> None:
 
 def test_the_command_line_refuses_a_token_that_is_not_one(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "valohai_hybrid.standin", "--token", "short", "--state-dir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "valohai_hybrid.standin",
+            "--token",
+            "short",
+            "--state-dir",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
         timeout=30,

@@ -132,9 +132,7 @@ class CustomResource(CfnResource):
     def _send(self, status: str | None = None, reason: str = "", *_: object) -> None:
         with self._response_lock:
             if self._responded:
-                log.warning(
-                    "Not answering this event twice (the %s response went out already)", self.Status
-                )
+                log.warning("Not answering this event twice: a response went out already")
                 return
             self._responded = True
         if not self.PhysicalResourceId:

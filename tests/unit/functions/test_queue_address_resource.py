@@ -29,6 +29,15 @@ from valohai_hybrid.standin import Fault, StandIn
 RESOURCE = "Custom::ValohaiQueueAddress"
 ADDRESS = "acme.vqueue.net"
 RECORD = f"/valohai-hybrid/queue-address/{ADDRESS}"
+PROPERTY_NAMES = [
+    "QueueAddress",
+    "PublicIp",
+    "ValohaiApiUrl",
+    "SetupTokenSecretArn",
+    "NotificationPolicy",
+    "WaitForDns",
+    "DnsWaitSeconds",
+]
 pytestmark = pytest.mark.usefixtures("fast_backoff")
 
 
@@ -390,3 +399,43 @@ def test_dns_wait_is_cut_short_by_the_lambda_deadline(
 
     assert response["Status"] == "FAILED"
     assert "did not resolve" in response["Reason"]
+
+
+def test_an_unaccepted_signature_fails_the_registration_even_best_effort(
+    invoke: Invoker, props: dict[str, Any], standin: StandIn
+) -> None:
+    standin.receiver.inject(Fault(count=1, status=401))
+
+    response = invoke("Create", props)
+
+    assert response["Status"] == "FAILED"
+    assert "Valohai rejected the queue_address.registered event: HTTP 401" in response["Reason"]
+    assert record() is None
+
+
+any_value = st.one_of(
+    st.text(max_size=15),
+    st.integers(),
+    # never "true": WaitForDns would then wait on the real resolver
+    st.sampled_from(["false", "yes", "0", "901", "60", "Required", "BestEffort"]),
+    st.dictionaries(st.text(max_size=3), st.text(max_size=3), max_size=1),
+)
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    changes=st.dictionaries(st.sampled_from([*PROPERTY_NAMES, "Colour"]), any_value),
+    drop=st.sets(st.sampled_from(PROPERTY_NAMES)),
+)
+def test_any_properties_get_one_answer_and_a_failure_names_the_property(
+    invoke: Invoker, props: dict[str, Any], changes: dict[str, Any], drop: set[str]
+) -> None:
+    candidate = {k: v for k, v in {**props, **changes}.items() if k not in drop}
+
+    response = invoke("Create", candidate)
+
+    if response["Status"] == "FAILED":
+        named = [*PROPERTY_NAMES, "Unknown property", "Valohai"]
+        assert any(name in response["Reason"] for name in named), response["Reason"]

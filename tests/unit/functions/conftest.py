@@ -369,3 +369,31 @@ def sqs_event(messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             for m in messages
         ]
     }
+
+
+#: A product stack as the forwarder sees it: its ValohaiApiUrl parameter is what it reads.
+TEMPLATE = json.dumps(
+    {
+        "Parameters": {"ValohaiApiUrl": {"Type": "String"}},
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+    }
+)
+
+
+def stack_status(
+    stack_id: str, status: str, reason: str = "", event_id: str | None = None
+) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": event_id or str(uuid.uuid4()),
+        "detail-type": "CloudFormation Stack Status Change",
+        "source": "aws.cloudformation",
+        "account": ACCOUNT,
+        "time": "2025-06-01T12:00:00Z",
+        "region": REGION,
+        "resources": [stack_id],
+        "detail": {
+            "stack-id": stack_id,
+            "status-details": {"status": status, "status-reason": reason},
+        },
+    }

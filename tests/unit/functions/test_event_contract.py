@@ -12,11 +12,20 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import HANDOFF, STACK_ID, TOKEN, FakeContext, Inbox, Invoker, create_token_secret
+from conftest import (
+    HANDOFF,
+    STACK_ID,
+    TEMPLATE,
+    TOKEN,
+    FakeContext,
+    Inbox,
+    Invoker,
+    create_token_secret,
+    stack_status,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
-from test_stack_status_forwarder import TEMPLATE, stack_status
 from valohai_cr.errors import PropertyError
 from valohai_cr.events import EventType, build, idempotency_key, request_headers
 from valohai_cr.notification import parse_handoff

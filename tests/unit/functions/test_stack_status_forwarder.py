@@ -14,11 +14,13 @@ from botocore.stub import Stubber
 from conftest import (
     ACCOUNT,
     REGION,
+    TEMPLATE,
     TOKEN,
     FakeContext,
     create_token_secret,
     queued_messages,
     sqs_event,
+    stack_status,
 )
 from valohai_cr.delivery import Sender, Urllib3Transport
 from valohai_cr.forwarder import StackStatusForwarder
@@ -27,32 +29,7 @@ from valohai_cr.work import Work
 
 from valohai_hybrid.standin import Fault, StandIn
 
-TEMPLATE = json.dumps(
-    {
-        "Parameters": {"ValohaiApiUrl": {"Type": "String"}},
-        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
-    }
-)
 pytestmark = pytest.mark.usefixtures("fast_backoff")
-
-
-def stack_status(
-    stack_id: str, status: str, reason: str = "", event_id: str | None = None
-) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": event_id or str(uuid.uuid4()),
-        "detail-type": "CloudFormation Stack Status Change",
-        "source": "aws.cloudformation",
-        "account": ACCOUNT,
-        "time": "2025-06-01T12:00:00Z",
-        "region": REGION,
-        "resources": [stack_id],
-        "detail": {
-            "stack-id": stack_id,
-            "status-details": {"status": status, "status-reason": reason},
-        },
-    }
 
 
 @pytest.fixture

@@ -36,6 +36,12 @@ def _local_aws(args: argparse.Namespace) -> int:
     return 0
 
 
+def _standin(args: argparse.Namespace, extra: list[str]) -> int:
+    from .standin.cli import main as standin_main
+
+    return standin_main(extra)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="valohai-hybrid",
@@ -57,13 +63,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the server keeps its status, log and certificates (default .localaws)",
     )
     local.set_defaults(handler=_local_aws)
+
+    standin = commands.add_parser(
+        "standin",
+        help="run the local Valohai API stand-in (HTTPS on 127.0.0.1); --help for its options",
+        add_help=False,
+    )
+    standin.set_defaults(handler=_standin, passthrough=True)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = args.handler
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passthrough", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        if getattr(args, "passthrough", False):
+            return int(args.handler(args, extra))
+        handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
     except control.ControlError as exc:
         print(f"error: {exc}", file=sys.stderr)

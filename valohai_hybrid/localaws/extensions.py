@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import lambda_runtime, servicecatalog
+from . import lambda_runtime, public_parameters, servicecatalog
 from .cloudformation.install import install as install_cloudformation
 
 
@@ -11,6 +11,7 @@ def install() -> None:
     install_cloudformation()
     lambda_runtime.install()
     servicecatalog.install()
+    public_parameters.install()
 
 
 def uninstall() -> None:

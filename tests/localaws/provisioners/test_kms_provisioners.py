@@ -11,10 +11,8 @@ import pytest
 
 from valohai_hybrid.localaws.cloudformation.provisioners import kms
 from valohai_hybrid.localaws.cloudformation.provisioners.base import ResourceContext
-from valohai_hybrid.localaws.cloudformation.provisioners.moto_model import (
-    MotoModelProvisioner,
-    provisioner_for,
-)
+from valohai_hybrid.localaws.cloudformation.provisioners.moto_model import MotoModelProvisioner
+from valohai_hybrid.localaws.cloudformation.provisioners.registry import provisioner_for
 
 Ctx = Callable[..., ResourceContext]
 

@@ -13,10 +13,8 @@ from valohai_hybrid.localaws.cloudformation.provisioners.base import (
     ResourceContext,
     registered_types,
 )
-from valohai_hybrid.localaws.cloudformation.provisioners.moto_model import (
-    MotoModelProvisioner,
-    provisioner_for,
-)
+from valohai_hybrid.localaws.cloudformation.provisioners.moto_model import MotoModelProvisioner
+from valohai_hybrid.localaws.cloudformation.provisioners.registry import provisioner_for
 
 Ctx = Callable[..., ResourceContext]
 

@@ -21,8 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from valohai_hybrid.localaws.cloudformation import schema
 
-from . import all as _registers_ours  # noqa: F401  (importing registers the provisioners here)
-from .base import NeedsReplacement, Provisioned, Provisioner, ResourceContext, registered
+from .base import NeedsReplacement, Provisioned, Provisioner, ResourceContext
 from .common import resource_tags, tag_list
 
 # Error codes meaning "it is not there", in moto's spellings across services.
@@ -121,11 +120,6 @@ class MotoModelProvisioner(Provisioner):
 
 
 @functools.cache
-def _adapter(resource_type: str) -> MotoModelProvisioner | None:
+def adapter_for(resource_type: str) -> MotoModelProvisioner | None:
     model = get_model_map().get(resource_type)
     return MotoModelProvisioner(resource_type, model) if model is not None else None
-
-
-def provisioner_for(resource_type: str) -> Provisioner | None:
-    """Ours for the types registered here, else an adapter over moto's model, else None."""
-    return registered(resource_type) or _adapter(resource_type)

@@ -7,7 +7,7 @@ import pkgutil
 from functools import cache
 
 from . import base
-from .base import Provisioner
+from .base import Provisioner, registered
 
 # Provisioners living outside this package (next to the service they emulate).
 _ELSEWHERE = ("valohai_hybrid.localaws.servicecatalog.resources",)
@@ -24,7 +24,8 @@ def _load() -> None:
 
 
 def provisioner_for(resource_type: str) -> Provisioner | None:
+    """Ours for the types registered here, else an adapter over moto's model, else None."""
     _load()
-    from .moto_model import provisioner_for as ours_or_motos
+    from .moto_model import adapter_for
 
-    return ours_or_motos(resource_type)
+    return registered(resource_type) or adapter_for(resource_type)

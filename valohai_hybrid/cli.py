@@ -42,6 +42,27 @@ def _standin(args: argparse.Namespace, extra: list[str]) -> int:
     return standin_main(extra)
 
 
+def _docs(args: argparse.Namespace) -> int:
+    from . import docgen
+
+    current = docgen.README.read_text()
+    wanted = docgen.render(current)
+    if args.write:
+        docgen.README.write_text(wanted)
+        print(
+            "README.md: generated blocks rewritten" if wanted != current else "README.md: current"
+        )
+        return 0
+    if wanted != current:
+        print(
+            "README.md is out of date with the templates: run `valohai-hybrid docs --write`",
+            file=sys.stderr,
+        )
+        return 1
+    print("README.md: generated blocks are current")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="valohai-hybrid",
@@ -70,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     standin.set_defaults(handler=_standin, passthrough=True)
+
+    docs = commands.add_parser(
+        "docs", help="check (default) or rewrite README.md's blocks generated from the templates"
+    )
+    docs.add_argument("--write", action="store_true", help="rewrite the blocks in place")
+    docs.set_defaults(handler=_docs)
     return parser
 
 

@@ -1,0 +1,324 @@
+"""The IAM product (iam.yml) deployed: the roles of Valohai and its machines, read back from IAM."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from products_support import (
+    EXTERNAL_ID,
+    VALOHAI_PRINCIPAL,
+    Aws,
+    allowed,
+    granted_actions,
+    outputs_of,
+    parameter_list,
+    resource_tags,
+    role_policies,
+)
+
+from valohai_hybrid.packaging import Release
+
+ACCOUNT = "123456789012"
+EC2 = f"arn:aws:ec2:eu-north-1:{ACCOUNT}"
+AUTOSCALING_GROUP = (
+    f"arn:aws:autoscaling:eu-north-1:{ACCOUNT}:autoScalingGroup:"
+    "0a1b2c3d-0000-4000-8000-000000000000:autoScalingGroupName/valohai-workers"
+)
+TAGGED = {"aws:ResourceTag/valohai": "1"}
+REQUEST_TAGGED = {"aws:RequestTag/valohai": "1"}
+READ_SECRET_ACTIONS = {
+    "secretsmanager:GetResourcePolicy",
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:ListSecretVersionIds",
+}
+#: Every permission the reference gives ValohaiMaster (and nothing else).
+MASTER_ACTIONS = {
+    *(
+        f"ec2:{action}"
+        for action in (
+            "DescribeInstances",
+            "DescribeVpcs",
+            "DescribeKeyPairs",
+            "DescribeImages",
+            "DescribeSecurityGroups",
+            "DescribeSubnets",
+            "DescribeInstanceTypes",
+            "DescribeLaunchTemplates",
+            "DescribeLaunchTemplateVersions",
+            "DescribeInstanceAttribute",
+            "DescribeInternetGateways",
+            "DescribeRouteTables",
+            "CreateTags",
+            "CreateLaunchTemplate",
+            "CreateLaunchTemplateVersion",
+            "ModifyLaunchTemplate",
+            "RunInstances",
+            "TerminateInstances",
+            "RebootInstances",
+        )
+    ),
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeScalingActivities",
+    "autoscaling:UpdateAutoScalingGroup",
+    "autoscaling:CreateOrUpdateTags",
+    "autoscaling:SetDesiredCapacity",
+    "autoscaling:CreateAutoScalingGroup",
+    "iam:CreateServiceLinkedRole",
+    "iam:PassRole",
+    "iam:GetRole",
+    *READ_SECRET_ACTIONS,
+    "secretsmanager:GetRandomPassword",
+}
+EC2_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def iam(aws: Aws) -> Any:
+    return aws("iam")
+
+
+@pytest.fixture(scope="module")
+def master(iam: Any, iam_setup: dict[str, Any]) -> list[dict[str, Any]]:
+    return role_policies(iam, "ValohaiMaster")
+
+
+def trust(iam: Any, role: str) -> dict[str, Any]:
+    document: dict[str, Any] = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+    return document
+
+
+def test_valohai_master_is_trusted_by_valohais_principal_with_the_external_id(
+    iam: Any, iam_setup: dict[str, Any]
+) -> None:
+    role = iam.get_role(RoleName="ValohaiMaster")["Role"]
+    [statement] = trust(iam, "ValohaiMaster")["Statement"]
+
+    assert statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"AWS": VALOHAI_PRINCIPAL}
+    assert statement["Action"] == "sts:AssumeRole"
+    assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}
+    assert outputs_of(iam_setup)["ValohaiMasterRoleARN"] == role["Arn"]
+    assert role["Arn"] == f"arn:aws:iam::{ACCOUNT}:role/ValohaiMaster"
+    assert outputs_of(iam_setup)["ExternalIdRequired"] == "true"
+    assert resource_tags(role.get("Tags")) == {"valohai": "1"}
+
+
+@pytest.fixture
+def without_external_id(aws: Aws, iam_setup: dict[str, Any], release: Release) -> Iterator[Any]:
+    """The IAM stack updated to ExternalId "" (Valohai gave none), and set back afterwards."""
+    cloudformation = aws("cloudformation")
+
+    def update(external_id: str) -> dict[str, Any]:
+        cloudformation.update_stack(
+            StackName=iam_setup["StackId"],
+            TemplateURL=release.iam_template_url,
+            Parameters=parameter_list(
+                {"AssumeRoleARN": VALOHAI_PRINCIPAL, "ExternalId": external_id}
+            ),
+            Capabilities=["CAPABILITY_NAMED_IAM"],
+        )
+        description = aws.wait(iam_setup["StackId"])
+        assert description["StackStatus"] == "UPDATE_COMPLETE", description.get("StackStatusReason")
+        return description
+
+    yield update("")
+    update(EXTERNAL_ID)
+
+
+def test_without_an_external_id_the_trust_has_no_condition_and_the_role_stays(
+    iam: Any, iam_setup: dict[str, Any], without_external_id: dict[str, Any]
+) -> None:
+    before = outputs_of(iam_setup)
+    [statement] = trust(iam, "ValohaiMaster")["Statement"]
+
+    assert statement == {
+        "Sid": "ValohaiAssumesThisRole",
+        "Effect": "Allow",
+        "Principal": {"AWS": VALOHAI_PRINCIPAL},
+        "Action": "sts:AssumeRole",
+    }
+    assert outputs_of(without_external_id)["ExternalIdRequired"] == "false"
+    # Changing the trust is an in-place update: the ARN Valohai has stays valid.
+    assert outputs_of(without_external_id)["ValohaiMasterRoleARN"] == before["ValohaiMasterRoleARN"]
+
+
+def test_valohai_master_has_exactly_the_permissions_of_the_reference(
+    master: list[dict[str, Any]],
+) -> None:
+    assert granted_actions(master) == MASTER_ACTIONS
+    # Describe actions have no resource-level permissions: they must apply to every resource.
+    for action in [a for a in MASTER_ACTIONS if a.startswith(("ec2:Describe", "autoscaling:D"))]:
+        assert allowed(master, action, "*"), action
+
+
+@pytest.mark.parametrize(
+    ("action", "resource"),
+    [
+        ("ec2:RunInstances", f"{EC2}:instance/*"),
+        ("ec2:CreateLaunchTemplate", f"{EC2}:launch-template/*"),
+        ("autoscaling:CreateAutoScalingGroup", AUTOSCALING_GROUP),
+    ],
+)
+def test_valohai_creates_only_what_it_tags_valohai_1(
+    master: list[dict[str, Any]], action: str, resource: str
+) -> None:
+    assert allowed(master, action, resource, REQUEST_TAGGED)
+    assert not allowed(master, action, resource, {"aws:RequestTag/valohai": "0"})
+    assert not allowed(master, action, resource)
+
+
+@pytest.mark.parametrize(
+    ("action", "resource"),
+    [
+        ("ec2:TerminateInstances", f"{EC2}:instance/i-0123456789abcdef0"),
+        ("ec2:RebootInstances", f"{EC2}:instance/i-0123456789abcdef0"),
+        ("ec2:CreateLaunchTemplateVersion", f"{EC2}:launch-template/lt-0123456789abcdef0"),
+        ("ec2:ModifyLaunchTemplate", f"{EC2}:launch-template/lt-0123456789abcdef0"),
+        ("ec2:RunInstances", f"{EC2}:launch-template/lt-0123456789abcdef0"),
+        ("autoscaling:UpdateAutoScalingGroup", AUTOSCALING_GROUP),
+        ("autoscaling:SetDesiredCapacity", AUTOSCALING_GROUP),
+        ("autoscaling:CreateOrUpdateTags", AUTOSCALING_GROUP),
+    ],
+)
+def test_valohai_touches_only_resources_tagged_valohai_1(
+    master: list[dict[str, Any]], action: str, resource: str
+) -> None:
+    assert allowed(master, action, resource, TAGGED)
+    # The originals' ForAllValues condition let untagged resources through: not these.
+    assert not allowed(master, action, resource)
+    assert not allowed(master, action, resource, {"aws:ResourceTag/valohai": "0"})
+    assert not allowed(master, action, resource, {"aws:ResourceTag/Valohai": "1"})
+
+
+def test_valohai_runs_instances_from_the_accounts_images_subnets_and_groups(
+    master: list[dict[str, Any]],
+) -> None:
+    for kind in ("subnet", "security-group", "key-pair", "network-interface", "volume", "image"):
+        assert allowed(master, "ec2:RunInstances", f"{EC2}:{kind}/x-0123"), kind
+    assert allowed(master, "ec2:RunInstances", "arn:aws:ec2:eu-north-1::image/ami-0123")
+    assert not allowed(master, "ec2:RunInstances", "arn:aws:ec2:eu-north-1:999999999999:subnet/x")
+
+
+def test_tags_are_written_only_while_creating_or_on_valohai_resources(
+    master: list[dict[str, Any]],
+) -> None:
+    instance = f"{EC2}:instance/i-0123456789abcdef0"
+    assert allowed(master, "ec2:CreateTags", instance, {"ec2:CreateAction": "RunInstances"})
+    assert allowed(master, "ec2:CreateTags", instance, TAGGED)
+    assert not allowed(master, "ec2:CreateTags", instance)
+    assert not allowed(master, "ec2:CreateTags", instance, {"ec2:CreateAction": "CreateVpc"})
+
+
+def test_valohai_passes_only_the_worker_role_and_only_to_ec2(
+    iam: Any, master: list[dict[str, Any]]
+) -> None:
+    worker = iam.get_role(RoleName="ValohaiWorkerRole")["Role"]["Arn"]
+    to_ec2 = {"iam:PassedToService": "ec2.amazonaws.com"}
+
+    assert allowed(master, "iam:PassRole", worker, to_ec2)
+    assert not allowed(
+        master, "iam:PassRole", worker, {"iam:PassedToService": "lambda.amazonaws.com"}
+    )
+    for other in ("ValohaiMaster", "ValohaiQueueRole"):
+        arn = iam.get_role(RoleName=other)["Role"]["Arn"]
+        assert not allowed(master, "iam:PassRole", arn, to_ec2), other
+        assert not allowed(master, "iam:GetRole", arn), other
+    assert allowed(master, "iam:GetRole", worker)
+
+
+def test_valohai_creates_only_the_auto_scaling_service_linked_role(
+    master: list[dict[str, Any]],
+) -> None:
+    linked = (
+        f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/autoscaling.amazonaws.com/"
+        "AWSServiceRoleForAutoScaling"
+    )
+    autoscaling = {"iam:AWSServiceName": "autoscaling.amazonaws.com"}
+    assert allowed(master, "iam:CreateServiceLinkedRole", linked, autoscaling)
+    assert not allowed(
+        master,
+        "iam:CreateServiceLinkedRole",
+        f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS",
+        {"iam:AWSServiceName": "ecs.amazonaws.com"},
+    )
+
+
+def test_worker_role_lets_a_worker_find_and_protect_itself_only(iam: Any, iam_setup: Any) -> None:
+    role = iam.get_role(RoleName="ValohaiWorkerRole")["Role"]
+    policies = role_policies(iam, "ValohaiWorkerRole")
+
+    assert trust(iam, "ValohaiWorkerRole") == EC2_TRUST
+    assert granted_actions(policies) == {
+        "autoscaling:SetInstanceProtection",
+        "ec2:DescribeInstances",
+    }
+    assert allowed(policies, "ec2:DescribeInstances", "*")
+    assert allowed(policies, "autoscaling:SetInstanceProtection", AUTOSCALING_GROUP, TAGGED)
+    assert not allowed(policies, "autoscaling:SetInstanceProtection", AUTOSCALING_GROUP)
+    assert resource_tags(role.get("Tags")) == {"valohai": "1"}
+
+
+def test_queue_role_reads_only_valohai_secrets(iam: Any, iam_setup: Any) -> None:
+    role = iam.get_role(RoleName="ValohaiQueueRole")["Role"]
+    policies = role_policies(iam, "ValohaiQueueRole")
+    secret = f"arn:aws:secretsmanager:eu-north-1:{ACCOUNT}:secret:ValohaiRedisSecret-AbCdEf"
+
+    assert trust(iam, "ValohaiQueueRole") == EC2_TRUST
+    assert granted_actions(policies) == {*READ_SECRET_ACTIONS, "secretsmanager:GetRandomPassword"}
+    for action in READ_SECRET_ACTIONS:
+        assert allowed(policies, action, secret, TAGGED), action
+        assert not allowed(policies, action, secret), action
+    assert allowed(policies, "secretsmanager:GetRandomPassword", "*")
+    assert resource_tags(role.get("Tags")) == {"valohai": "1"}
+
+
+@pytest.mark.parametrize(
+    ("profile", "role", "output"),
+    [
+        ("ValohaiWorkerInstanceProfile", "ValohaiWorkerRole", "ValohaiWorkerInstanceProfile"),
+        ("ValohaiQueueInstanceProfile", "ValohaiQueueRole", "ValohaiQueueInstanceProfile"),
+    ],
+)
+def test_instance_profiles_hold_their_role_and_are_outputs(
+    iam: Any, iam_setup: dict[str, Any], profile: str, role: str, output: str
+) -> None:
+    found = iam.get_instance_profile(InstanceProfileName=profile)["InstanceProfile"]
+    outputs = outputs_of(iam_setup)
+
+    assert [r["RoleName"] for r in found["Roles"]] == [role]
+    assert outputs[f"{output}Name"] == profile
+    assert outputs[f"{output}Arn"] == found["Arn"]
+    assert outputs[f"{role}Arn"] == iam.get_role(RoleName=role)["Role"]["Arn"]
+
+
+def test_a_malformed_principal_arn_is_refused_before_anything_exists(
+    aws: Aws, release: Release
+) -> None:
+    cloudformation = aws("cloudformation")
+    with pytest.raises(ClientError) as refused:
+        cloudformation.create_stack(
+            StackName="valohai-iam-malformed",
+            TemplateURL=release.iam_template_url,
+            Parameters=parameter_list({"AssumeRoleARN": "905675611115"}),
+            Capabilities=["CAPABILITY_NAMED_IAM"],
+        )
+
+    error = refused.value.response["Error"]
+    assert error["Code"] == "ValidationError"
+    assert "AssumeRoleARN" in error["Message"]
+    assert "arn:aws:iam::905675611115:user/valohai-customer-acme" in error["Message"]
+    with pytest.raises(ClientError, match="does not exist"):
+        cloudformation.describe_stacks(StackName="valohai-iam-malformed")

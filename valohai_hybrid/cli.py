@@ -10,10 +10,15 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .localaws import control
 
 DEFAULT_STATE_DIR = Path(".localaws")
+
+
+class UsageError(Exception):
+    """A mistake the user can fix; printed without a traceback."""
 
 
 def _local_aws(args: argparse.Namespace) -> int:
@@ -63,6 +68,54 @@ def _docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    import boto3
+
+    from . import doctor
+
+    session = boto3.session.Session(region_name=args.region)
+    clients: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        if service not in clients:
+            clients[service] = session.client(service)  # type: ignore[call-overload]
+        return clients[service]
+
+    answers: dict[str, set[str]] = {}
+    for item in args.resolve:
+        host, ip = _pair(item, "--resolve", "HOST=IP")
+        answers.setdefault(host, set()).add(ip)
+    connect_to = {}
+    for item in args.connect_to:
+        host, target = _pair(item, "--connect-to", "HOST=IP:PORT")
+        ip, _, port = target.rpartition(":")
+        if not ip or not port.isdigit():
+            raise UsageError(
+                f"--connect-to {item!r}: give HOST=IP:PORT, such as q.example.com=10.0.0.5:63790"
+            )
+        connect_to[host] = (ip, int(port))
+    options = doctor.Options(
+        resolver=lambda host: answers[host] if host in answers else doctor.system_resolver(host),
+        connect_to=connect_to,
+        ca_bundle=args.ca_bundle,
+        timeout=args.timeout,
+    )
+    try:
+        setup = doctor.find_setup(client, args.name)
+    except doctor.DoctorError as exc:
+        raise UsageError(str(exc)) from exc
+    text, healthy = doctor.report(doctor.diagnose(client, setup, options))
+    print(text)
+    return 0 if healthy else 1
+
+
+def _pair(item: str, flag: str, shape: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key or not value:
+        raise UsageError(f"{flag} {item!r}: give {shape}")
+    return key, value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="valohai-hybrid",
@@ -97,6 +150,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     docs.add_argument("--write", action="store_true", help="rewrite the blocks in place")
     docs.set_defaults(handler=_docs)
+
+    check = commands.add_parser(
+        "doctor",
+        help="check a launched Workers setup: network, secret, DNS, TLS, Redis, hand-off",
+    )
+    check.add_argument("name", help="stack name or id, or provisioned product name or id (pp-...)")
+    check.add_argument("--region", help="AWS region (default: your configured region)")
+    check.add_argument(
+        "--resolve",
+        action="append",
+        default=[],
+        metavar="HOST=IP",
+        help="answer DNS for HOST with IP instead of asking the resolver (repeatable)",
+    )
+    check.add_argument(
+        "--connect-to",
+        action="append",
+        default=[],
+        metavar="HOST=IP:PORT",
+        help="reach HOST's queue port at IP:PORT instead (a tunnel, or before DNS exists)",
+    )
+    check.add_argument("--ca-bundle", type=Path, help="CA bundle trusting the queue certificate")
+    check.add_argument("--timeout", type=float, default=5.0, help="network timeout in seconds")
+    check.set_defaults(handler=_doctor)
     return parser
 
 
@@ -110,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             return int(args.handler(args, extra))
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
-    except control.ControlError as exc:
+    except (control.ControlError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -130,6 +130,22 @@ def test_queue_instance_lifecycle(make_ctx: Ctx, client: Any, network: dict[str,
     assert describe(client, made.physical_id)["State"]["Name"] == "terminated"
 
 
+@pytest.mark.parametrize(
+    ("propagate", "expected"), [(True, {"Name": "valohai-queue", "valohai": "1"}), (False, {})]
+)
+def test_volumes_get_the_instance_tags_only_when_asked(
+    make_ctx: Ctx, client: Any, network: dict[str, str], propagate: bool, expected: dict[str, str]
+) -> None:
+    props = {**queue_props(network), "PropagateTagsToVolumeOnCreation": propagate}
+    made = ec2_instance.Instance().create(make_ctx("AWS::EC2::Instance", "QueueInstance"), props)
+
+    volumes = client.describe_volumes(
+        Filters=[{"Name": "attachment.instance-id", "Values": [made.physical_id]}]
+    )["Volumes"]
+    # The stack's tags and the instance's own, but none of the aws:cloudformation:* ones.
+    assert [{t["Key"]: t["Value"] for t in v.get("Tags", [])} for v in volumes] == [expected]
+
+
 def test_unknown_key_pair_fails_like_aws(make_ctx: Ctx, network: dict[str, str]) -> None:
     with pytest.raises(ProvisionError, match="The key pair 'nope' does not exist"):
         ec2_instance.Instance().create(

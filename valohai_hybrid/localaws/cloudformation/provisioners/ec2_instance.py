@@ -1,8 +1,8 @@
 """EC2 instances, Elastic IPs and their associations, key pairs.
 
-moto's Instance model ignores SecurityGroupIds and MetadataOptions, cannot update in place
-and deletes by logical-id tag; its EIP model is never deleted; it has no EIPAssociation or
-KeyPair type at all.
+moto's Instance model ignores SecurityGroupIds, MetadataOptions and
+PropagateTagsToVolumeOnCreation, cannot update in place and deletes by logical-id tag; its EIP
+model is never deleted; it has no EIPAssociation or KeyPair type at all.
 """
 
 from __future__ import annotations
@@ -69,6 +69,15 @@ def _block_devices(backend: EC2Backend, props: dict[str, Any]) -> list[dict[str,
     return mappings
 
 
+def _tag_volumes(backend: EC2Backend, instance: MotoInstance, tags: dict[str, str]) -> None:
+    """Give the volumes launched with the instance its tags, the aws:* ones excepted (AWS
+    reserves those to the resources CloudFormation itself creates)."""
+    volume_ids = [device.volume_id for _, device in instance.get_block_device_mapping]
+    own = {k: v for k, v in tags.items() if not k.startswith("aws:")}
+    if volume_ids and own:
+        backend.create_tags(volume_ids, own)
+
+
 def _metadata_options(props: dict[str, Any]) -> dict[str, Any]:
     options = dict(props.get("MetadataOptions") or {})
     if "HttpPutResponseHopLimit" in options:
@@ -116,6 +125,8 @@ class Instance(MotoProvisioner):
                     instance.id, iam_instance_profile_name=props["IamInstanceProfile"]
                 )
             apply_tags(ctx, instance.id, props)
+            if as_bool(props.get("PropagateTagsToVolumeOnCreation")):
+                _tag_volumes(backend, instance, resource_tags(ctx, props))
         except Exception:
             backend.terminate_instances([instance.id])
             raise

@@ -189,6 +189,33 @@ def test_elastic_ip_follows_its_instance(
     )["Addresses"]
 
 
+def test_elastic_ip_moves_to_the_instance_that_replaces_its_own(
+    make_ctx: Ctx, client: Any, network: dict[str, str]
+) -> None:
+    """A replacement: the new association is made while the old one still exists."""
+    old, new = (
+        ec2_instance.Instance().create(make_ctx("AWS::EC2::Instance"), queue_props(network))
+        for _ in range(2)
+    )
+    eip = ec2_instance.EIP().create(make_ctx("AWS::EC2::EIP"), {"Domain": "vpc"})
+    assoc_ctx = make_ctx("AWS::EC2::EIPAssociation")
+    first_props = {"AllocationId": eip.get_att("AllocationId"), "InstanceId": old.physical_id}
+    first = ec2_instance.EIPAssociation().create(assoc_ctx, first_props)
+
+    second = ec2_instance.EIPAssociation().create(
+        assoc_ctx, {**first_props, "InstanceId": new.physical_id}
+    )
+    ec2_instance.EIPAssociation().delete(assoc_ctx, first, first_props)
+
+    [address] = client.describe_addresses(AllocationIds=[eip.get_att("AllocationId")])["Addresses"]
+    assert (address["InstanceId"], address["AssociationId"]) == (
+        new.physical_id,
+        second.physical_id,
+    )
+    assert describe(client, new.physical_id)["PublicIpAddress"] == eip.physical_id
+    assert describe(client, old.physical_id).get("PublicIpAddress") != eip.physical_id
+
+
 def test_created_key_pair_keeps_its_private_key_in_ssm(make_ctx: Ctx, client: Any) -> None:
     ctx = make_ctx("AWS::EC2::KeyPair", "Key")
     props = {"KeyName": "valohai-key", "Tags": [{"Key": "team", "Value": "ml"}]}

@@ -270,6 +270,17 @@ class EIPAssociation(MotoProvisioner):
             eni = backend.get_network_interface(props["NetworkInterfaceId"])
         else:
             raise ProvisionError("Either InstanceId or NetworkInterfaceId is required")
+        if props.get("EIP"):
+            [found] = backend.address_by_ip([props["EIP"]])
+        elif props.get("AllocationId"):
+            [found] = backend.address_by_allocation([props["AllocationId"]])
+        else:
+            raise ProvisionError("Either AllocationId or EIP is required")
+        bound = found.instance or found.eni
+        if found.association_id and bound is not None and bound.id != (instance or eni).id:
+            # In a VPC an address associated elsewhere moves (AWS documents this for the
+            # type): a replaced instance gets its Elastic IP before the old one is deleted.
+            backend.disassociate_address(association_id=found.association_id)
         address = backend.associate_address(
             instance=instance,
             eni=eni,

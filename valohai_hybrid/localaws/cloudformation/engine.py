@@ -33,7 +33,7 @@ from .provisioners.base import (
     ProvisionError,
     ResourceContext,
 )
-from .template import parse, transforms
+from .template import SERVERLESS_TRANSFORM, parse, transforms
 
 if TYPE_CHECKING:
     from .backend import LocalCloudFormationBackend
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CUSTOM = CustomResourceProvisioner()
-SERVERLESS_TRANSFORM = "AWS::Serverless-2016-10-31"
 IAM_TYPES = {
     "AWS::IAM::AccessKey": None,
     "AWS::IAM::Group": "GroupName",

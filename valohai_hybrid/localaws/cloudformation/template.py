@@ -21,6 +21,9 @@ SECTIONS = {
     "Resources",
     "Outputs",
 }
+SERVERLESS_TRANSFORM = "AWS::Serverless-2016-10-31"
+# Sections the SAM transform reads and removes.
+SERVERLESS_SECTIONS = {"Globals"}
 
 
 def parse(body: str) -> dict[str, Any]:
@@ -38,7 +41,10 @@ def parse(body: str) -> dict[str, Any]:
     template = _plain(decoded)
     if not isinstance(template, dict):
         raise ValidationError("Template format error: the template must be a mapping")
-    unknown = sorted(set(template) - SECTIONS)
+    allowed = SECTIONS
+    if SERVERLESS_TRANSFORM in transforms(template):
+        allowed = allowed | SERVERLESS_SECTIONS
+    unknown = sorted(set(template) - allowed)
     if unknown:
         raise ValidationError(
             f"Template format error: Invalid template property or properties {unknown}"

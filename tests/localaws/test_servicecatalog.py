@@ -938,14 +938,15 @@ def test_portfolio_and_product_resources(aws: Callable[..., Any]) -> None:
     (first,) = product.current.get_att("ProvisioningArtifactIds").split(",")
     assert product.current.get_att("ProductName") == "Queue"
 
-    # A new version is added; the old one keeps its id, also once dropped from the list.
+    # A new version is added and the listed old one keeps its id; one dropped from the list
+    # is deleted, as AWS deletes it.
     product.update(ProvisioningArtifactParameters=[v1, v2], Description="Queues")
     assert product.current.get_att("ProvisioningArtifactNames") == "v1,v2"
     kept, second = product.current.get_att("ProvisioningArtifactIds").split(",")
     assert kept == first
     product.update(ProvisioningArtifactParameters=[v2])
     listed = sc.list_provisioning_artifacts(ProductId=product.ref)["ProvisioningArtifactDetails"]
-    assert [a["Id"] for a in listed] == [first, second]
+    assert [a["Id"] for a in listed] == [second]
     assert (
         sc.describe_product_as_admin(Id=product.ref)["ProductViewDetail"]["ProductViewSummary"][
             "ShortDescription"

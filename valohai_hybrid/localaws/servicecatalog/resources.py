@@ -162,8 +162,9 @@ class CloudFormationProductProvisioner(Provisioner):
     """A product and its versions.
 
     Versions are matched by (template URL, name), as AWS matches them: a matched version keeps
-    its id, a new entry becomes a new version, and versions dropped from the list stay in the
-    product unless ReplaceProvisioningArtifacts is true, which replaces every version.
+    its id, a new entry becomes a new version, and a version dropped from the list is deleted
+    (AWS keeps only the versions the template lists: to keep a release, keep listing it).
+    ReplaceProvisioningArtifacts true replaces every version with new ones.
     ProvisioningArtifactIds/Names list the template's versions in order, comma-separated.
     """
 
@@ -273,8 +274,8 @@ class CloudFormationProductProvisioner(Provisioner):
             if description is not None and description != match.description:
                 backend.update_provisioning_artifact(product.id, match.id, description=description)
             ids.append(match.id)
-        if replace:
-            for artifact in existing:
+        for artifact in existing:
+            if artifact.id not in ids:
                 backend.delete_provisioning_artifact(product.id, artifact.id)
         return ids
 

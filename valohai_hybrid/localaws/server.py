@@ -8,6 +8,7 @@ stops cleanly on SIGTERM or SIGINT.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from werkzeug.wrappers import Request, Response
 
 from valohai_hybrid import devtls
 
+from . import faults
 from .config import LocalAwsConfig, set_config
 from .locking import BACKEND_LOCK
 
@@ -42,8 +44,22 @@ class _Locked:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith("/_localaws/"):
             return _control(Request(environ))(environ, start_response)
+        if faults.FAULTS.armed:
+            injected = _injected_fault(environ)
+            if injected is not None:
+                return injected(environ, start_response)
         with BACKEND_LOCK:
             return list(self.moto_app(environ, start_response))
+
+
+def _injected_fault(environ: dict[str, Any]) -> Response | None:
+    """An armed fault's error for this request, if one matches (the body is kept for moto)."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    service, action = faults.identify(environ, body)
+    fault = faults.FAULTS.take(service, action) if service else None
+    return faults.error_response(fault, service) if fault and service else None
 
 
 def _control(request: Request) -> Response:
@@ -51,6 +67,15 @@ def _control(request: Request) -> Response:
 
     if request.path == "/_localaws/health":
         return _json({"status": "ok"})
+    if request.path == "/_localaws/faults":
+        if request.method == "POST":
+            try:
+                faults.FAULTS.arm(faults.Fault(**request.get_json(force=True)))
+            except (TypeError, ValueError) as exc:
+                return _json({"message": f"bad fault: {exc}"}, status=400)
+        elif request.method == "DELETE":
+            faults.FAULTS.clear()
+        return _json(faults.FAULTS.state())
     if request.path == "/_localaws/custom-resource-responses":
         return _json([asdict(r) for r in BROKER.received])
     return _json({"message": f"no control route {request.path}"}, status=404)

@@ -70,6 +70,11 @@ class LocalAwsHandle:
             raise RuntimeError(f"/_localaws/{path}: HTTP {response.status} {response.data!r}")
         return json.loads(response.data or b"null")
 
+    def control_delete(self, path: str) -> Any:
+        """DELETE a control route (e.g. disarm every fault)."""
+        response = urllib3.request("DELETE", f"{self.endpoint_url}/_localaws/{path}", timeout=30)
+        return json.loads(response.data or b"null")
+
     def wait_for_stack(self, stack: str, timeout: float = 120.0, region: str | None = None) -> Any:
         """Poll until the stack leaves *_IN_PROGRESS; return its description."""
         cloudformation = self.client("cloudformation", region)

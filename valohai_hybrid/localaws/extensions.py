@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import lambda_runtime, public_parameters, servicecatalog
+from . import lambda_runtime, public_parameters, s3_policies, servicecatalog
 from .cloudformation.install import install as install_cloudformation
 
 
@@ -12,6 +12,7 @@ def install() -> None:
     lambda_runtime.install()
     servicecatalog.install()
     public_parameters.install()
+    s3_policies.install()
 
 
 def uninstall() -> None:

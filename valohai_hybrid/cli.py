@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import publish
 from .localaws import control
 
 DEFAULT_STATE_DIR = Path(".localaws")
@@ -39,6 +40,67 @@ def _local_aws(args: argparse.Namespace) -> int:
         print(json.dumps(running, indent=2) if running else "local AWS is not running")
         return 0 if running else 1
     return 0
+
+
+def _publish_options(args: argparse.Namespace) -> publish.PublishOptions:
+    return publish.PublishOptions(
+        project_dir=args.project_dir.resolve(),
+        config_env=getattr(args, "config_env", "default"),
+        version=args.version,
+        bucket=args.bucket,
+        region=args.region,
+        principals=getattr(args, "principal", None),
+        share_with=args.share_with,
+        parameters=dict(getattr(args, "parameter", None) or []),
+        sam=getattr(args, "sam", None),
+        cfn_dir=args.cfn_dir,
+        verbose=not getattr(args, "quiet", False),
+    )
+
+
+def _package(args: argparse.Namespace) -> int:
+    release = publish.package_only(_publish_options(args), args.share_with or ())
+    print(f"release {release.version} in s3://{release.bucket}/{release.prefix}")
+    print(f"  IAM product template      {release.iam_template_url}")
+    print(f"  Workers product template  {release.workers_template_url}")
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    publish.report(publish.publish(_publish_options(args)))
+    return 0
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, separator, value = text.partition("=")
+    if not separator or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key, value
+
+
+def _add_release_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--version", help="release version (default: this package's version, from pyproject)"
+    )
+    command.add_argument(
+        "--bucket", help="artifacts bucket (default: valohai-hybrid-artifacts-<account>-<region>)"
+    )
+    command.add_argument("--region", help="AWS region (default: samconfig's, else AWS_REGION)")
+    command.add_argument(
+        "--share-with",
+        action="append",
+        metavar="ACCOUNT",
+        help="an account the portfolio is shared with: it may read the releases (repeat)",
+    )
+    command.add_argument(
+        "--project-dir",
+        type=Path,
+        default=Path(),
+        help="where template.yaml, samconfig.toml, cfn/ and functions/ are (default: .)",
+    )
+    command.add_argument(
+        "--cfn-dir", type=Path, help="the product templates (default: cfn/ in the project)"
+    )
 
 
 def _standin(args: argparse.Namespace, extra: list[str]) -> int:
@@ -174,6 +236,46 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--ca-bundle", type=Path, help="CA bundle trusting the queue certificate")
     check.add_argument("--timeout", type=float, default=5.0, help="network timeout in seconds")
     check.set_defaults(handler=_doctor)
+
+    package = commands.add_parser(
+        "package",
+        help="upload the product templates as a release to the artifacts bucket (no deploy)",
+    )
+    _add_release_arguments(package)
+    package.set_defaults(handler=_package)
+
+    release = commands.add_parser(
+        "publish",
+        help="package a release and deploy the platform stack with it (sam build + sam deploy)",
+        description="Package the product templates as a release, then build and deploy the "
+        "platform stack (template.yaml) with the samconfig.toml environment. Uses your AWS "
+        "credentials, or the local AWS when AWS_ENDPOINT_URL points at it.",
+    )
+    _add_release_arguments(release)
+    release.add_argument(
+        "--config-env", default="default", help="samconfig.toml environment (default: default)"
+    )
+    release.add_argument(
+        "--principal",
+        action="append",
+        metavar="ARN",
+        help="an IAM user, role or group that may launch the products (repeat; "
+        "default: keep the current ones)",
+    )
+    release.add_argument(
+        "--parameter",
+        action="append",
+        type=_key_value,
+        metavar="KEY=VALUE",
+        help="a template.yaml parameter, over samconfig's parameter_overrides (repeat)",
+    )
+    release.add_argument(
+        "--sam", type=Path, help="aws-sam-cli to run (default: .tools/sam/bin/sam, else PATH)"
+    )
+    release.add_argument(
+        "--quiet", action="store_true", help="show sam's output only when it fails"
+    )
+    release.set_defaults(handler=_publish)
     return parser
 
 
@@ -187,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
             return int(args.handler(args, extra))
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
-    except (control.ControlError, UsageError) as exc:
+    except (control.ControlError, UsageError, publish.PublishError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -1,9 +1,9 @@
-"""Reading a deployed setup back the way a customer checks it: tags, policies, stack resources.
+"""Launching the Workers product as a customer does, and reading a setup back as they check it.
 
 The local AWS does not evaluate IAM policies (moto implements neither the policy simulator nor
-condition keys such as aws:ResourceTag), so `allowed` evaluates the deployed policy documents
-for one request, as IAM does for identity and resource policies: an explicit Deny wins, then
-any Allow whose Action, Resource and every Condition match.
+condition keys such as aws:ResourceTag), so `allowed` and `denied` evaluate the deployed policy
+documents for one request as IAM does: an explicit Deny wins, then any Allow whose Action,
+Resource and every Condition match.
 """
 
 from __future__ import annotations
@@ -20,16 +20,6 @@ from botocore.exceptions import ClientError
 from valohai_hybrid.localaws.testing import LocalAwsHandle, unique
 from valohai_hybrid.packaging import Release
 from valohai_hybrid.standin import ReceivedEvent, StandIn
-
-#: Condition operators the product's policies use, with how each compares one value.
-_OPERATORS = {
-    "StringEquals": lambda actual, expected: actual == expected,
-    "StringLike": fnmatchcase,
-    "ArnLike": fnmatchcase,
-    "Bool": lambda actual, expected: actual.lower() == expected.lower(),
-    "NumericLessThan": lambda actual, expected: float(actual) < float(expected),
-}
-
 
 ROOT = Path(__file__).resolve().parents[3]
 REGION = "eu-north-1"
@@ -163,6 +153,14 @@ class Products:
         )
 
 
+#: The condition operators of the policies evaluated here, each comparing one value.
+_OPERATORS: dict[str, Callable[[str, str], bool]] = {
+    "StringEquals": lambda actual, expected: actual == expected,
+    "Bool": lambda actual, expected: actual.lower() == expected.lower(),
+    "NumericLessThan": lambda actual, expected: float(actual) < float(expected),
+}
+
+
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -232,9 +230,9 @@ def resource_tags(tags: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in tags or [] if not t["Key"].startswith("aws:")}
 
 
-def tag_context(tags: Mapping[str, str], prefix: str = "aws:ResourceTag") -> dict[str, str]:
-    """Condition keys a request on a resource with these tags carries."""
-    return {f"{prefix}/{key}": value for key, value in tags.items()}
+def tag_context(tags: Mapping[str, str]) -> dict[str, str]:
+    """The aws:ResourceTag/* condition keys of a request on a resource with these tags."""
+    return {f"aws:ResourceTag/{key}": value for key, value in tags.items()}
 
 
 def stack_resources(cloudformation: Any, stack: str) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,7 +189,7 @@ def still_there(aws: Aws, setup: Setup, resource: dict[str, Any]) -> bool | None
             "secretsmanager"
         ).describe_secret(SecretId=physical)
 
-    checks = {
+    checks: dict[str, Callable[[], bool]] = {
         "AWS::EC2::VPC": lambda: ec2_found("describe_vpcs", "Vpcs", "vpc-id"),
         "AWS::EC2::Subnet": lambda: ec2_found("describe_subnets", "Subnets", "subnet-id"),
         "AWS::EC2::RouteTable": lambda: ec2_found(

@@ -1,0 +1,105 @@
+"""One published platform for the package: the release of this checkout, published with
+`valohai_hybrid.publish` against the local AWS exactly as `valohai-hybrid publish` publishes it,
+with an end user associated through the principals parameter.
+
+The redelivery interval is 30 s (its smallest allowed value) so that a queued notification is
+retried within a test's patience. The platform is deleted when the package is done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+from platform_support import (
+    IAM_PRODUCT,
+    REGION,
+    RELEASE,
+    SETUP_TOKEN,
+    VALOHAI_PRINCIPAL,
+    EndUser,
+    Record,
+    next_patch,
+    publish_release,
+    release_copy,
+)
+
+from valohai_hybrid.localaws.testing import LocalAwsHandle, unique
+from valohai_hybrid.publish import Published
+from valohai_hybrid.standin import StandIn
+
+REDELIVERY_INTERVAL = "30"
+
+
+@pytest.fixture(scope="package")
+def end_user(local_aws: LocalAwsHandle) -> EndUser:
+    return EndUser(local_aws)
+
+
+@pytest.fixture(scope="package")
+def platform(local_aws: LocalAwsHandle, end_user: EndUser) -> Iterator[Published]:
+    published = publish_release(
+        local_aws,
+        principals=[end_user.arn],
+        parameters={"RedeliveryIntervalSeconds": REDELIVERY_INTERVAL},
+    )
+    yield published
+    cloudformation = local_aws.client("cloudformation", REGION)
+    (stack,) = cloudformation.describe_stacks(StackName=published.stack_name)["Stacks"]
+    cloudformation.delete_stack(StackName=stack["StackId"])
+    deleted = local_aws.wait_for_stack(stack["StackId"], region=REGION)
+    assert deleted["StackStatus"] == "DELETE_COMPLETE", deleted.get("StackStatusReason")
+
+
+@pytest.fixture(scope="package")
+def next_release(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """The next patch release of the same templates (version bumped as a maintainer does)."""
+    following = next_patch(RELEASE)
+    return following, release_copy(following, tmp_path_factory.mktemp("release") / "cfn")
+
+
+@pytest.fixture(scope="package")
+def standin(local_aws: LocalAwsHandle) -> Iterator[StandIn]:
+    """Valohai's side, with the local AWS's CA, so the functions trust its certificate."""
+    with StandIn([SETUP_TOKEN], local_aws.state_dir) as server:
+        yield server
+
+
+@pytest.fixture
+def own_standin(local_aws: LocalAwsHandle) -> Iterator[StandIn]:
+    """A stand-in for one test, to make it misbehave without disturbing the others."""
+    with StandIn([SETUP_TOKEN], local_aws.state_dir) as server:
+        yield server
+
+
+@pytest.fixture
+def key_pair(end_user: EndUser) -> str:
+    name = unique("queue-key")
+    end_user.ec2.create_key_pair(KeyName=name)
+    return name
+
+
+@pytest.fixture
+def launches(end_user: EndUser) -> Iterator[list[Record]]:
+    """The launches a test makes: whatever is still there afterwards is terminated, newest
+    first, so that the next test finds the account clean."""
+    made: list[Record] = []
+    yield made
+    for record in reversed(made):
+        try:
+            end_user.servicecatalog.describe_provisioned_product(Id=record.provisioned_product_id)
+        except ClientError:
+            continue  # terminated already
+        end_user.terminate(record)
+
+
+@pytest.fixture
+def iam_launch(platform: Published, end_user: EndUser) -> Iterator[Record]:
+    """The IAM product launched by the end user (its role names are per account: one at a
+    time), terminated after the test."""
+    record = end_user.provision(IAM_PRODUCT, None, {"AssumeRoleARN": VALOHAI_PRINCIPAL})
+    assert record.status == "SUCCEEDED", record.errors
+    yield record
+    end_user.terminate(record)

@@ -1,0 +1,261 @@
+"""The platform stack as each of its users meets it: a maintainer publishing it, an end user of
+the customer's account launching its products through Service Catalog, and Valohai receiving
+the events.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import boto3
+from jsonschema import Draft202012Validator
+
+from valohai_hybrid.localaws.testing import LocalAwsHandle, unique
+from valohai_hybrid.publish import Published, PublishOptions, publish
+from valohai_hybrid.standin import ReceivedEvent, StandIn
+
+ROOT = Path(__file__).resolve().parents[3]
+# A region no other test package uses: the platform's names are fixed per account and region.
+REGION = "eu-central-1"
+SETUP_TOKEN = "platform-it-setup-token-Zk4Wq9Rt2Yx7Nc3Vb8"
+VALOHAI_PRINCIPAL = "arn:aws:iam::905675611115:user/valohai-customer-acme"
+#: The release this checkout publishes.
+RELEASE = version("valohai-hybrid-aws")
+IAM_PRODUCT = "Valohai Hybrid IAM"
+WORKERS_PRODUCT = "Valohai Hybrid Workers"
+RECORD_TIMEOUT = 120.0
+
+
+def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll `check` until it returns something truthy (asynchronous deliveries settle)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+@contextmanager
+def pointed_at(local_aws: LocalAwsHandle) -> Iterator[None]:
+    """AWS_ENDPOINT_URL at the local AWS while publishing: how a maintainer runs the demo."""
+    saved = os.environ.get("AWS_ENDPOINT_URL")
+    os.environ["AWS_ENDPOINT_URL"] = local_aws.endpoint_url
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("AWS_ENDPOINT_URL", None)
+        else:
+            os.environ["AWS_ENDPOINT_URL"] = saved
+
+
+def publish_release(
+    local_aws: LocalAwsHandle, project_dir: Path = ROOT, **options: Any
+) -> Published:
+    """`valohai-hybrid publish` (quietly) against the local AWS."""
+    with pointed_at(local_aws):
+        return publish(
+            PublishOptions(
+                project_dir=project_dir,
+                region=REGION,
+                sam=ROOT / ".tools" / "sam" / "bin" / "sam",
+                verbose=False,
+                **options,
+            ),
+            log=lambda _: None,
+        )
+
+
+def project_with_changed_functions(destination: Path, change: str) -> Path:
+    """The platform's sources with a change in the functions' code: a new build, new code."""
+    destination.mkdir(parents=True)
+    for name in ("template.yaml", "samconfig.toml"):
+        shutil.copy2(ROOT / name, destination / name)
+    shutil.copytree(
+        ROOT / "functions", destination / "functions", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    package = destination / "functions" / "valohai_cr" / "__init__.py"
+    package.write_text(package.read_text() + f"# {change}\n")
+    return destination
+
+
+def release_copy(release: str, destination: Path) -> Path:
+    """cfn/ as a maintainer prepares the next release: the same templates, a new version."""
+    shutil.copytree(ROOT / "cfn", destination)
+    main = destination / "main.yml"
+    text, count = re.subn(
+        r"(Release:\n\s+Version: )\S+", rf"\g<1>{release}", main.read_text(), count=1
+    )
+    assert count == 1, "cfn/main.yml has no Mappings Product Release Version"
+    main.write_text(text)
+    return destination
+
+
+def next_patch(release: str) -> str:
+    major, minor, patch = release.split("-", 1)[0].split(".")
+    return f"{major}.{minor}.{int(patch) + 1}"
+
+
+def validate(event: ReceivedEvent) -> None:
+    """The event as docs/schemas publishes it (a receiver can be written from the docs alone)."""
+    schema = json.loads((ROOT / "docs" / "schemas" / f"{event.type}.schema.json").read_text())
+    Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER).validate(
+        event.body
+    )
+
+
+def events_of(
+    standin: StandIn, stack_id: str, event_type: str | None = None
+) -> list[ReceivedEvent]:
+    """What the stand-in accepted (signature verified) about one stack, oldest first."""
+    return [e for e in standin.receiver.events(event_type) if e.body["stack"]["id"] == stack_id]
+
+
+@dataclass
+class Record:
+    """A Service Catalog record once it is final: its detail and all its outputs."""
+
+    detail: dict[str, Any]
+    outputs: dict[str, str]
+
+    @property
+    def status(self) -> str:
+        return str(self.detail["Status"])
+
+    @property
+    def provisioned_product_id(self) -> str:
+        return str(self.detail["ProvisionedProductId"])
+
+    @property
+    def stack_id(self) -> str:
+        return self.outputs["CloudformationStackARN"]
+
+    @property
+    def errors(self) -> str:
+        return " ".join(e["Description"] for e in self.detail.get("RecordErrors", []))
+
+
+class EndUser:
+    """An IAM user of the customer's account with its own access key.
+
+    What it may launch is decided by the portfolio's principal associations, which the local
+    Service Catalog enforces (it evaluates no IAM policies, so AWSServiceCatalogEndUserFullAccess,
+    which such a user also needs on AWS, is left out).
+    """
+
+    def __init__(self, local_aws: LocalAwsHandle) -> None:
+        iam = local_aws.client("iam")
+        self.name = unique("platform-end-user")
+        self.arn = str(iam.create_user(UserName=self.name)["User"]["Arn"])
+        key = iam.create_access_key(UserName=self.name)["AccessKey"]
+        session = boto3.Session(
+            aws_access_key_id=key["AccessKeyId"],
+            aws_secret_access_key=key["SecretAccessKey"],
+            region_name=REGION,
+        )
+        self.servicecatalog = session.client("servicecatalog", endpoint_url=local_aws.endpoint_url)
+        self.ec2 = session.client("ec2", endpoint_url=local_aws.endpoint_url)
+
+    def product_id(self, name: str) -> str:
+        found = self.servicecatalog.search_products(Filters={"FullTextSearch": [name]})
+        (product,) = [p for p in found["ProductViewSummaries"] if p["Name"] == name]
+        return str(product["ProductId"])
+
+    def versions(self, product_id: str) -> dict[str, dict[str, Any]]:
+        """The product's versions an end user sees, by name."""
+        listed = self.servicecatalog.describe_product(Id=product_id)["ProvisioningArtifacts"]
+        return {v["Name"]: v for v in listed}
+
+    def version_id(self, product_id: str, version: str | None) -> str:
+        """`version`'s id; None: the one new launches are meant to use (not deprecated)."""
+        versions = self.versions(product_id).values()
+        (match,) = [
+            v["Id"]
+            for v in versions
+            if v["Name"] == version or (version is None and v["Guidance"] == "DEFAULT")
+        ]
+        return str(match)
+
+    def provision(
+        self,
+        product: str,
+        version: str | None,
+        parameters: dict[str, str],
+        name: str | None = None,
+    ) -> Record:
+        product_id = self.product_id(product)
+        (path,) = self.servicecatalog.list_launch_paths(ProductId=product_id)["LaunchPathSummaries"]
+        started = self.servicecatalog.provision_product(
+            ProductId=product_id,
+            ProvisioningArtifactId=self.version_id(product_id, version),
+            PathId=path["Id"],
+            ProvisionedProductName=name or unique("launch"),
+            ProvisionToken=unique("token"),
+            ProvisioningParameters=[{"Key": k, "Value": v} for k, v in parameters.items()],
+        )
+        return self.wait(started["RecordDetail"]["RecordId"])
+
+    def update(self, record: Record, product: str, version: str, keep: list[str]) -> Record:
+        """Move a launch to `version`, keeping the values of the parameters in `keep`."""
+        product_id = self.product_id(product)
+        started = self.servicecatalog.update_provisioned_product(
+            ProvisionedProductId=record.provisioned_product_id,
+            ProductId=product_id,
+            ProvisioningArtifactId=self.version_id(product_id, version),
+            ProvisioningParameters=[{"Key": key, "UsePreviousValue": True} for key in keep],
+            UpdateToken=unique("token"),
+        )
+        return self.wait(started["RecordDetail"]["RecordId"])
+
+    def terminate(self, record: Record) -> Record:
+        started = self.servicecatalog.terminate_provisioned_product(
+            ProvisionedProductId=record.provisioned_product_id, TerminateToken=unique("token")
+        )
+        return self.wait(started["RecordDetail"]["RecordId"])
+
+    def wait(self, record_id: str, timeout: float = RECORD_TIMEOUT) -> Record:
+        """DescribeRecord until the record is final; its outputs come 20 to a page."""
+
+        def final() -> dict[str, Any] | None:
+            described: dict[str, Any] = self.servicecatalog.describe_record(Id=record_id)
+            done = described["RecordDetail"]["Status"] in ("SUCCEEDED", "FAILED")
+            return described if done else None
+
+        described = eventually(final, timeout, f"record {record_id}")
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("RecordOutputs", [])}
+        while described.get("NextPageToken"):
+            described = self.servicecatalog.describe_record(
+                Id=record_id, PageToken=described["NextPageToken"]
+            )
+            outputs.update({o["OutputKey"]: o["OutputValue"] for o in described["RecordOutputs"]})
+        return Record(described["RecordDetail"], outputs)
+
+
+def workers_parameters(
+    iam: Record, standin: StandIn, key_pair: str, **overrides: str
+) -> dict[str, str]:
+    """What a customer admin fills in for the Workers product (names unique to one launch)."""
+    suffix = unique("data")
+    return {
+        "ValohaiMasterRoleARN": iam.outputs["ValohaiMasterRoleARN"],
+        "QueueAddress": f"{suffix}.vqueue.net",
+        "SetupToken": SETUP_TOKEN,
+        "KeyPair": key_pair,
+        "ValohaiApiUrl": standin.url,
+        "Suffix": suffix,
+        "RedisSecretName": f"ValohaiRedisSecret-{suffix}",
+        **overrides,
+    }

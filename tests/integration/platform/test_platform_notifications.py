@@ -1,0 +1,159 @@
+"""What a launch does when Valohai cannot be told: BestEffort queues and redelivers, Required
+fails the launch with the reason and rolls back without leftovers.
+
+Valohai is "down" the way a service under maintenance is: it answers 503 with Retry-After one
+hour, longer than a function may wait, so each attempt ends at once (a refused connection would
+make every notification retry for its whole 30 s budget).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from platform_support import (
+    REGION,
+    WORKERS_PRODUCT,
+    EndUser,
+    Record,
+    events_of,
+    eventually,
+    validate,
+    workers_parameters,
+)
+
+from valohai_hybrid.localaws.testing import LocalAwsHandle
+from valohai_hybrid.publish import Published
+from valohai_hybrid.standin import Fault, StandIn
+
+#: Enough answers for every attempt of a launch and of the redeliveries meanwhile.
+DOWN = Fault(count=10_000, status=503, retry_after=3600)
+#: The platform's redelivery interval (30 s) and some slack for the consumer to run.
+REDELIVERY_WAIT = 75.0
+
+
+@pytest.mark.usefixtures("platform")
+def test_a_launch_succeeds_while_valohai_is_down_and_valohai_gets_the_events_later(
+    end_user: EndUser,
+    own_standin: StandIn,
+    iam_launch: Record,
+    key_pair: str,
+    launches: list[Record],
+) -> None:
+    own_standin.receiver.inject(DOWN)
+    workers = end_user.provision(
+        WORKERS_PRODUCT, None, workers_parameters(iam_launch, own_standin, key_pair)
+    )
+    launches.append(workers)
+
+    assert workers.status == "SUCCEEDED", workers.errors
+    assert workers.outputs["ValohaiNotificationDelivery"] == "queued"
+    refused = {(a.event_type, a.status) for a in own_standin.receiver.attempts()}
+    assert refused == {("queue_address.registered", 503), ("setup.created", 503)}
+    assert own_standin.receiver.events() == []
+
+    # The redelivery function tries too, and is refused: SQS offers the events again once
+    # their visibility timeout (the redelivery interval) is over.
+    eventually(
+        lambda: len(own_standin.receiver.attempts()) >= 4,
+        timeout=REDELIVERY_WAIT,
+        what="a refused redelivery of both events",
+    )
+    own_standin.receiver.reset()  # Valohai is back
+    delivered = eventually(
+        lambda: (
+            {e.type: e for e in events_of(own_standin, workers.stack_id)}.keys()
+            >= {"queue_address.registered", "setup.created"}
+            and events_of(own_standin, workers.stack_id)
+        ),
+        timeout=REDELIVERY_WAIT,
+        what="the redelivery of both events",
+    )
+    for event in delivered:
+        validate(event)
+    (created,) = [e for e in delivered if e.type == "setup.created"]
+    assert created.body["data"]["handoff"]["queue_public_ip"] == workers.outputs["QueuePublicIp"]
+
+
+def _gone(call: Any, **request: Any) -> bool:
+    try:
+        call(**request)
+    except ClientError:
+        return True
+    return False
+
+
+def test_a_required_notification_valohai_refuses_fails_the_launch_and_leaves_nothing(
+    local_aws: LocalAwsHandle,
+    platform: Published,
+    end_user: EndUser,
+    own_standin: StandIn,
+    iam_launch: Record,
+    key_pair: str,
+    launches: list[Record],
+) -> None:
+    own_standin.receiver.inject(DOWN)
+    parameters = workers_parameters(
+        iam_launch, own_standin, key_pair, NotificationPolicy="Required"
+    )
+    failed = end_user.provision(WORKERS_PRODUCT, None, parameters)
+    launches.append(failed)
+
+    assert failed.status == "FAILED"
+    assert "Valohai did not accept the queue_address.registered event: HTTP 503" in failed.errors
+    product = end_user.servicecatalog.describe_provisioned_product(
+        Id=failed.provisioned_product_id
+    )["ProvisionedProductDetail"]
+    assert product["Status"] == "ERROR"
+    cloudformation = local_aws.client("cloudformation", REGION)
+    stack_name = f"SC-{platform.account_id}-{failed.provisioned_product_id}"
+    (stack,) = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
+
+    # Nothing the launch made is left: the network, the machine, its address, the roles, the
+    # records and secrets. The data bucket is retained by the Workers template (customer data,
+    # DeletionPolicy Retain), so an empty one may stay.
+    launch_tag = [
+        {
+            "Name": "tag:aws:servicecatalog:provisionedProductArn",
+            "Values": [product["Arn"]],
+        }
+    ]
+    ec2 = local_aws.client("ec2", REGION)
+    assert ec2.describe_vpcs(Filters=launch_tag)["Vpcs"] == []
+    assert ec2.describe_addresses(Filters=launch_tag)["Addresses"] == []
+    assert ec2.describe_security_groups(Filters=launch_tag)["SecurityGroups"] == []
+    machines = ec2.describe_instances(Filters=launch_tag)["Reservations"]
+    assert {i["State"]["Name"] for r in machines for i in r["Instances"]} <= {"terminated"}
+    iam = local_aws.client("iam")
+    assert _gone(iam.get_role, RoleName=f"ValohaiS3MultipartRole-{parameters['Suffix']}")
+    ssm = local_aws.client("ssm", REGION)
+    record = f"/valohai-hybrid/queue-address/{parameters['QueueAddress']}"
+    assert _gone(ssm.get_parameter, Name=record)
+    secrets = local_aws.client("secretsmanager", REGION)
+    live = {s["Name"] for s in secrets.list_secrets()["SecretList"]}
+    assert parameters["RedisSecretName"] not in live
+    s3 = local_aws.client("s3", REGION)
+    bucket = f"valohai-data-{parameters['Suffix']}"
+    assert _gone(s3.head_bucket, Bucket=bucket) or not s3.list_objects_v2(Bucket=bucket).get(
+        "Contents"
+    )
+
+    # Once Valohai is back it learns why the setup failed, and the spent token is removed.
+    own_standin.receiver.reset()
+    (status,) = eventually(
+        lambda: events_of(own_standin, stack["StackId"], "stack.status_changed"),
+        timeout=REDELIVERY_WAIT,
+        what="the ROLLBACK_COMPLETE forwarded",
+    )
+    validate(status)
+    assert status.body["data"]["status"] == "ROLLBACK_COMPLETE"
+    assert [r["logical_resource_id"] for r in status.body["data"]["failed_resources"]] == [
+        "QueueAddressRegistration"
+    ]
+    token = f"valohai-hybrid/setup-token/{stack_name}"
+    eventually(
+        lambda: token not in {s["Name"] for s in secrets.list_secrets()["SecretList"]},
+        what="the setup token's removal",
+    )

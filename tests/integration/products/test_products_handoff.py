@@ -57,7 +57,8 @@ UNTAGGABLE = {
 
 
 def handoff_from_the_account(aws: Aws, setup: Setup, release: Release) -> dict[str, Any]:
-    """Every hand-off value, found from the stack's queue machine through the services' APIs."""
+    """Every hand-off value of the reference setup (default names), found from its queue
+    machine through the services' APIs."""
     ec2, iam = aws("ec2"), aws("iam")
     [instance_id] = [
         r["PhysicalResourceId"]

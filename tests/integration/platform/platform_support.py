@@ -166,8 +166,10 @@ class EndUser:
             aws_secret_access_key=key["SecretAccessKey"],
             region_name=REGION,
         )
-        self.servicecatalog = session.client("servicecatalog", endpoint_url=local_aws.endpoint_url)
-        self.ec2 = session.client("ec2", endpoint_url=local_aws.endpoint_url)
+        self.servicecatalog: Any = session.client(
+            "servicecatalog", endpoint_url=local_aws.endpoint_url
+        )
+        self.ec2: Any = session.client("ec2", endpoint_url=local_aws.endpoint_url)
 
     def product_id(self, name: str) -> str:
         found = self.servicecatalog.search_products(Filters={"FullTextSearch": [name]})

@@ -7,7 +7,6 @@ local AWS's transform, and with conditions evaluated by the local AWS's intrinsi
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -29,7 +28,7 @@ from valohai_hybrid.launch_permissions import (
     unused_actions,
 )
 from valohai_hybrid.localaws.cloudformation.intrinsics import NO_VALUE, Evaluator, Scope
-from valohai_hybrid.localaws.sam_transform import transform
+from valohai_hybrid.platform import translated
 
 TEMPLATE = REPO / "template.yaml"
 SAM = REPO / ".tools" / "sam" / "bin" / "sam"
@@ -73,14 +72,7 @@ def _load() -> dict[str, Any]:
 SOURCE = _load()
 
 
-def _translated(**parameters: str) -> dict[str, Any]:
-    """template.yaml as CloudFormation deploys it, with code already uploaded."""
-    source = copy.deepcopy(SOURCE)
-    source["Globals"]["Function"]["CodeUri"] = "s3://artifacts/sam/functions.zip"
-    return transform(source, parameters, account_id=ACCOUNT, region=REGION)
-
-
-TRANSLATED = _translated(ArtifactsBucket="artifacts", Releases="1.0.0")
+TRANSLATED = translated(TEMPLATE, region=REGION, account_id=ACCOUNT)
 
 
 def resources(resource_type: str, template: dict[str, Any] = TRANSLATED) -> dict[str, Any]:

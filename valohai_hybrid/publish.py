@@ -109,7 +109,8 @@ class Published:
     region: str
     account_id: str
     bucket: str
-    release: Release
+    #: None in an account that only launches a portfolio another account shares.
+    release: Release | None
     releases: list[str]
     outputs: dict[str, str]
     timings: dict[str, float] = field(default_factory=dict)
@@ -620,22 +621,37 @@ def publish(options: PublishOptions, log: Log = print) -> Published:
         if options.share_with is not None
         else _previous(stack, "ShareWithAccounts")
     )
+    given = {**parse_overrides(config.get("parameter_overrides", "")), **options.parameters}
+    receiving = given.get("PublishPortfolio") == "false"
     log(f"publishing release {version} to {stack_name} in {target.account_id}/{target.region}")
 
+    # The bucket also holds sam's function packages, in an account receiving a share too.
     ensure_bucket(target, [a for a in shares.split(",") if a])
-    release = package_release(options, target, version)
-    releases = offered_releases(target, version)
+    if receiving:
+        # The products and their templates are the sharing account's: no release here, and the
+        # launch roles read the templates from that account's bucket.
+        templates_bucket = given.get("ArtifactsBucket")
+        if not templates_bucket:
+            raise PublishError(
+                "with PublishPortfolio=false this account launches the products another "
+                "account shares: give that account's artifacts bucket with "
+                "--parameter ArtifactsBucket=<bucket>"
+            )
+        release, releases = None, [version]
+    else:
+        templates_bucket = target.bucket
+        release = package_release(options, target, version)
+        releases = offered_releases(target, version)
+        log(f"release {version} is in s3://{target.bucket}/{release.prefix}")
     timings["package"] = time.monotonic() - started
-    log(f"release {version} is in s3://{target.bucket}/{release.prefix}")
 
     step = time.monotonic()
     built = build(options, sam, log)
     timings["build"] = time.monotonic() - step
 
     parameters = {
-        **parse_overrides(config.get("parameter_overrides", "")),
-        **options.parameters,
-        "ArtifactsBucket": target.bucket,
+        **given,
+        "ArtifactsBucket": templates_bucket,
         "Releases": ",".join(releases),
         "PrincipalArns": principals,
         "ShareWithAccounts": shares,
@@ -671,11 +687,16 @@ def package_only(options: PublishOptions, share_with: Sequence[str] = ()) -> Rel
 
 def report(published: Published, stream: Any = sys.stdout) -> None:
     """What a maintainer needs after publishing: where things are, and how long it took."""
-    lines = [
-        f"published release {published.release.version} (offered: {', '.join(published.releases)})",
-        f"  stack      {published.stack_name} ({published.account_id}, {published.region})",
-        f"  templates  s3://{published.bucket}/{published.release.prefix}",
-    ]
+    stack = f"  stack      {published.stack_name} ({published.account_id}, {published.region})"
+    if published.release is None:
+        lines = ["published what launches of a shared portfolio need in this account", stack]
+    else:
+        offered = ", ".join(published.releases)
+        lines = [
+            f"published release {published.release.version} (offered: {offered})",
+            stack,
+            f"  templates  s3://{published.bucket}/{published.release.prefix}",
+        ]
     for key in ("PortfolioId", "IamProductId", "WorkersProductId"):
         if key in published.outputs:
             lines.append(f"  {key:<10} {published.outputs[key]}")

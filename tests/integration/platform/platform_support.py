@@ -63,14 +63,14 @@ def pointed_at(local_aws: LocalAwsHandle) -> Iterator[None]:
 
 
 def publish_release(
-    local_aws: LocalAwsHandle, project_dir: Path = ROOT, **options: Any
+    local_aws: LocalAwsHandle, project_dir: Path = ROOT, region: str = REGION, **options: Any
 ) -> Published:
     """`valohai-hybrid publish` (quietly) against the local AWS."""
     with pointed_at(local_aws):
         return publish(
             PublishOptions(
                 project_dir=project_dir,
-                region=REGION,
+                region=region,
                 sam=ROOT / ".tools" / "sam" / "bin" / "sam",
                 verbose=False,
                 **options,

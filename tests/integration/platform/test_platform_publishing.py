@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from platform_support import REGION, RELEASE, ROOT, release_copy
+from platform_support import REGION, RELEASE, ROOT, publish_release, release_copy
 
 from valohai_hybrid import cli
 from valohai_hybrid.launch_permissions import (
@@ -109,6 +109,10 @@ def _error(capsys: pytest.CaptureFixture[str], *arguments: str) -> str:
         (["--sam", "/nowhere/sam"], "aws-sam-cli not found at /nowhere/sam: run `make tools`"),
         (["--principal", "arn:aws:iam::123:role/Admin"], "is not a valid principal ARN"),
         (["--share-with", "12345"], "'12345' is not a valid account id"),
+        (
+            ["--parameter", "PublishPortfolio=false"],
+            "give that account's artifacts bucket with --parameter ArtifactsBucket=<bucket>",
+        ),
     ],
 )
 def test_mistakes_are_explained(
@@ -148,3 +152,34 @@ def test_a_published_release_cannot_change(
 
     assert f"release {RELEASE} is already published with different templates" in explanation
     assert "bump the version" in explanation
+
+
+def test_an_account_receiving_the_portfolio_gets_what_launches_need_and_no_portfolio(
+    local_aws: LocalAwsHandle, platform: Published
+) -> None:
+    region = "eu-west-3"  # stands in for the receiving account: the names are per region
+    receiving = publish_release(
+        local_aws,
+        region=region,
+        parameters={"PublishPortfolio": "false", "ArtifactsBucket": platform.bucket},
+    )
+    try:
+        assert receiving.release is None
+        assert "PortfolioId" not in receiving.outputs
+        assert (
+            local_aws.client("servicecatalog", region).list_portfolios()["PortfolioDetails"] == []
+        )
+        ssm = local_aws.client("ssm", region)
+        token = ssm.get_parameter(Name="/valohai-hybrid/service-token/notification")
+        assert token["Parameter"]["Value"] == receiving.outputs["NotificationFunctionArn"]
+        (templates,) = [
+            s
+            for s in _statements(local_aws.client("iam"), receiving.outputs["WorkersLaunchRoleArn"])
+            if s.get("Sid") == "ReleasedTemplates"
+        ]
+        assert templates["Resource"] == f"arn:aws:s3:::{platform.bucket}/releases/*"
+    finally:
+        cloudformation = local_aws.client("cloudformation", region)
+        (stack,) = cloudformation.describe_stacks(StackName=receiving.stack_name)["Stacks"]
+        cloudformation.delete_stack(StackName=stack["StackId"])
+        local_aws.wait_for_stack(stack["StackId"], region=region)

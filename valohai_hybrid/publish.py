@@ -8,6 +8,7 @@ PublishError whose message says what to do; nothing else is caught.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -35,8 +36,8 @@ from .packaging import RELEASE_PREFIX, PackagingError, Release, package
 PACKAGE_NAME = "valohai-hybrid-aws"
 TEMPLATE = "template.yaml"
 SAMCONFIG = "samconfig.toml"
-#: The platform offers this many releases (template.yaml has as many version slots).
-OFFERED_RELEASES = 5
+#: template.yaml has this many slots for releases, for principals and for shared accounts.
+TEMPLATE_SLOTS = 5
 SAM_IN_PROJECT = Path(".tools/sam/bin/sam")
 BUILD_DIR = Path(".aws-sam/build")
 BUILD_STAMP = ".valohai-hybrid-source.sha256"
@@ -238,8 +239,8 @@ def _reason(error: ClientError) -> str:
 
 
 def _check_list(values: Sequence[str], pattern: re.Pattern[str], what: str) -> str:
-    if len(values) > OFFERED_RELEASES:
-        raise PublishError(f"at most {OFFERED_RELEASES} {what}s, got {len(values)}")
+    if len(values) > TEMPLATE_SLOTS:
+        raise PublishError(f"at most {TEMPLATE_SLOTS} {what}s, got {len(values)}")
     for value in values:
         if not pattern.match(value):
             raise PublishError(f"{value!r} is not a valid {what}")
@@ -298,11 +299,13 @@ def ensure_bucket(target: Target, share_with: Sequence[str] = ()) -> None:
         LifecycleConfiguration={
             "Rules": [
                 {
-                    # Function packages of earlier deployments; releases never change.
-                    "ID": "ExpireReplacedSamArtifacts",
+                    # sam deploy uploads function packages under content-hashed keys, read only
+                    # while a deployment changes the code. Releases are never expired.
+                    "ID": "ExpireFunctionPackages",
                     "Status": "Enabled",
                     "Filter": {"Prefix": "sam/"},
-                    "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+                    "Expiration": {"Days": 90},
+                    "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
                 },
                 {
                     "ID": "AbortIncompleteUploads",
@@ -392,10 +395,10 @@ def offered_releases(target: Target, current: str) -> list[str]:
             name = prefix["Prefix"].rstrip("/").rsplit("/", 1)[-1]
             if _RELEASE.match(name):
                 found.append(name)
-    newest = sorted(set(found), key=_semver_key, reverse=True)[:OFFERED_RELEASES]
+    newest = sorted(set(found), key=_semver_key, reverse=True)[:TEMPLATE_SLOTS]
     if current not in newest:
         raise PublishError(
-            f"{current} is older than the {OFFERED_RELEASES} newest releases in "
+            f"{current} is older than the {TEMPLATE_SLOTS} newest releases in "
             f"s3://{target.bucket}/{RELEASE_PREFIX}/ ({', '.join(newest)}): the products offer "
             "only those, so it would be deleted at once; publish a newer version"
         )
@@ -429,13 +432,20 @@ def find_sam(options: PublishOptions) -> Path:
     )
 
 
+@functools.cache
 def _runtime_python() -> Path | None:
-    """A python3.13 for the functions' bytecode: on PATH, else pyenv's."""
-    found = shutil.which(RUNTIME_PYTHON)
-    if found:
-        return Path(found)
-    versions = sorted((Path.home() / ".pyenv" / "versions").glob("3.13*/bin/python3.13"))
-    return versions[-1] if versions else None
+    """A python3.13 that runs (a pyenv shim may not), for the functions' bytecode."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    on_path = shutil.which(RUNTIME_PYTHON)
+    candidates = [
+        *([Path(on_path)] if on_path else []),
+        *sorted(pyenv.glob(f"versions/3.13*/bin/{RUNTIME_PYTHON}")),
+    ]
+    for candidate in candidates:
+        check = [str(candidate), "-c", "import sys; sys.exit(sys.version_info[:2] != (3, 13))"]
+        if subprocess.run(check, capture_output=True, check=False).returncode == 0:
+            return candidate
+    return None
 
 
 def _sam_environment() -> dict[str, str]:
@@ -580,8 +590,9 @@ def _previous(stack: Mapping[str, Any] | None, key: str) -> str:
     return ""
 
 
-def deprecate_earlier_versions(target: Target, outputs: Mapping[str, str], current: str) -> None:
-    """New launches get the current release; earlier ones stay available for updates."""
+def deprecate_earlier_versions(target: Target, outputs: Mapping[str, str], newest: str) -> None:
+    """New launches get the newest release (a hotfix of an older line does not take its place);
+    the others stay available to the products launched from them."""
     servicecatalog = target.client("servicecatalog")
     for key in ("IamProductId", "WorkersProductId"):
         product_id = outputs.get(key)
@@ -589,7 +600,7 @@ def deprecate_earlier_versions(target: Target, outputs: Mapping[str, str], curre
             continue
         versions = servicecatalog.list_provisioning_artifacts(ProductId=product_id)
         for version in versions["ProvisioningArtifactDetails"]:
-            guidance = "DEFAULT" if version["Name"] == current else "DEPRECATED"
+            guidance = "DEFAULT" if version["Name"] == newest else "DEPRECATED"
             if version.get("Guidance") != guidance:
                 servicecatalog.update_provisioning_artifact(
                     ProductId=product_id, ProvisioningArtifactId=version["Id"], Guidance=guidance
@@ -662,7 +673,7 @@ def publish(options: PublishOptions, log: Log = print) -> Published:
 
     described = _stack(target, stack_name) or {}
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
-    deprecate_earlier_versions(target, outputs, version)
+    deprecate_earlier_versions(target, outputs, releases[0])
     timings["total"] = time.monotonic() - started
     return Published(
         stack_name=stack_name,

@@ -127,7 +127,11 @@ def test_the_public_ip_is_the_elastic_ip_attached_to_the_queue() -> None:
 
 def test_data_bucket_is_private_encrypted_tls_only_and_kept() -> None:
     bucket = resource("s3bucket.yml", "DataBucket")
-    assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    # Kept on deletion and replacement; only a failed launch that created it removes it.
+    assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == (
+        "RetainExceptOnCreate",
+        "Retain",
+    )
     properties = bucket["Properties"]
     assert properties["BucketName"] == {"Fn::Sub": "valohai-data-${Suffix}"}
     assert set(properties["PublicAccessBlockConfiguration"].values()) == {True}

@@ -31,6 +31,27 @@ def status(state_dir: Path) -> dict[str, Any] | None:
     return info
 
 
+def spawn(state_dir: Path, port: int, *, stdout: Any, stderr: Any = None) -> subprocess.Popen[Any]:
+    """The server as a child process in a session of its own (so stopping it stops its
+    Lambda workers too), with fake credentials: it must never reach a real account."""
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "eu-west-1"),
+    }
+    command = [sys.executable, "-m", "valohai_hybrid.localaws.server"]
+    return subprocess.Popen(
+        [*command, "--port", str(port), "--state-dir", str(state_dir)],
+        stdout=stdout,
+        stderr=stderr,
+        env=env,
+        text=True,
+        start_new_session=True,
+    )
+
+
 def start(state_dir: Path, port: int = 0, timeout: float = 60.0) -> dict[str, Any]:
     running = status(state_dir)
     if running:
@@ -39,28 +60,8 @@ def start(state_dir: Path, port: int = 0, timeout: float = 60.0) -> dict[str, An
             "stop it first with `valohai-hybrid local-aws stop`"
         )
     state_dir.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "eu-west-1"),
-    }
     with (state_dir / LOG_FILE).open("ab") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "valohai_hybrid.localaws.server",
-                "--port",
-                str(port),
-                "--state-dir",
-                str(state_dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            env=env,
-            start_new_session=True,
-        )
+        process = spawn(state_dir, port, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         info = status(state_dir)

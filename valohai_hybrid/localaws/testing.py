@@ -12,7 +12,6 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,6 +23,8 @@ from typing import Any
 import boto3
 import pytest
 import urllib3
+
+from valohai_hybrid.localaws.control import spawn
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -98,22 +99,7 @@ def unique(prefix: str) -> str:
 def running_local_aws(state_dir: Path, port: int = 0) -> Iterator[LocalAwsHandle]:
     """Start the server as a child process; stop it (and everything it started) on exit."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": DEFAULT_REGION}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "valohai_hybrid.localaws.server",
-            "--port",
-            str(port),
-            "--state-dir",
-            str(state_dir),
-        ],
-        stdout=subprocess.PIPE,
-        env=env,
-        text=True,
-        start_new_session=True,
-    )
+    process = spawn(state_dir, port, stdout=subprocess.PIPE)
     try:
         assert process.stdout is not None
         line = _read_ready_line(process)

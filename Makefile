@@ -68,11 +68,8 @@ lint: install tools ## ruff, mypy, sam validate, cfn-lint, checkov, shellcheck
 	$(LOCAL_ENV) $(CHECKOV) -f template.yaml -f build/platform/translated.json \
 		--framework cloudformation --skip-download --quiet --compact
 
-demo: install tools ## Publish and launch the whole product on the local AWS, then update and terminate it
-	@echo "make demo: not there yet. The demo needs the custom-resource functions, the product"
-	@echo "templates and the platform stack (issues 3, 4 and 5). What exists today: the local AWS,"
-	@echo "started with '$(BIN)/valohai-hybrid local-aws start'."
-	@exit 2
+demo: install $(SAM) ## Publish, launch, update and terminate the whole product on a local AWS (DEMO_ARGS="--timings FILE")
+	$(LOCAL_ENV) $(BIN)/valohai-hybrid demo $(DEMO_ARGS)
 
 bench: install tools ## Run the benchmarks and write bench/results/
 	$(LOCAL_ENV) $(BIN)/python -m bench

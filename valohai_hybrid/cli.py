@@ -1,25 +1,72 @@
 """The `valohai-hybrid` console command.
 
-Exit codes: 0 success, 1 the operation failed (the message says why), 2 usage errors.
+Exit codes (the same for every subcommand, so scripts can rely on them):
+
+  0    done (doctor: every check passed)
+  1    it ran and failed: a launch, update or termination failed, publishing failed, doctor
+       found a problem, the demo failed; the message says why
+  2    nothing was done: a mistake in the command line or in what it names (an unknown
+       product, version, launched product or parameter, a bad KEY=VALUE); the message says
+       what to give instead
+  3    AWS could not be used: no credentials or region, the endpoint cannot be reached, or
+       the credentials may not do this
+  4    the wait ended (--timeout) while the operation goes on in AWS
+  130  interrupted (Ctrl-C); an operation already started goes on in AWS
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, TextIO
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from . import publish
 from .localaws import control
 
 DEFAULT_STATE_DIR = Path(".localaws")
+OK, FAILED, USAGE, NO_ACCESS, STILL_RUNNING, INTERRUPTED = 0, 1, 2, 3, 4, 130
+#: Short names for the two products, as template.yaml names them.
+PRODUCTS = {"iam": "Valohai Hybrid IAM", "workers": "Valohai Hybrid Workers"}
+#: AWS error codes that mean "these credentials may not do this" rather than a failure.
+_ACCESS_CODES = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+}
+
+EXIT_CODES_HELP = """exit codes:
+  0    done (doctor: every check passed)
+  1    it ran and failed (the message says why)
+  2    nothing was done: fix the command line or the names it gives
+  3    AWS could not be used: credentials, region, endpoint or permissions
+  4    still running in AWS when --timeout ended the wait
+  130  interrupted (an operation already started goes on in AWS)
+"""
 
 
 class UsageError(Exception):
-    """A mistake the user can fix; printed without a traceback."""
+    """A mistake the user can fix before anything is done; printed without a traceback."""
+
+
+class OperationFailed(Exception):
+    """The operation ran and failed; the message says why."""
+
+
+# ---- local AWS, stand-in, docs ---------------------------------------------------------------
 
 
 def _local_aws(args: argparse.Namespace) -> int:
@@ -38,8 +85,38 @@ def _local_aws(args: argparse.Namespace) -> int:
     else:
         running = control.status(state_dir)
         print(json.dumps(running, indent=2) if running else "local AWS is not running")
-        return 0 if running else 1
-    return 0
+        return OK if running else FAILED
+    return OK
+
+
+def _standin(args: argparse.Namespace, extra: list[str]) -> int:
+    from .standin.cli import main as standin_main
+
+    return standin_main(extra)
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from . import docgen
+
+    current = docgen.README.read_text()
+    wanted = docgen.render(current)
+    if args.write:
+        docgen.README.write_text(wanted)
+        print(
+            "README.md: generated blocks rewritten" if wanted != current else "README.md: current"
+        )
+        return OK
+    if wanted != current:
+        print(
+            "README.md is out of date with the templates: run `valohai-hybrid docs --write`",
+            file=sys.stderr,
+        )
+        return FAILED
+    print("README.md: generated blocks are current")
+    return OK
+
+
+# ---- package and publish --------------------------------------------------------------------
 
 
 def _publish_options(args: argparse.Namespace) -> publish.PublishOptions:
@@ -63,12 +140,12 @@ def _package(args: argparse.Namespace) -> int:
     print(f"release {release.version} in s3://{release.bucket}/{release.prefix}")
     print(f"  IAM product template      {release.iam_template_url}")
     print(f"  Workers product template  {release.workers_template_url}")
-    return 0
+    return OK
 
 
 def _publish(args: argparse.Namespace) -> int:
     publish.report(publish.publish(_publish_options(args)))
-    return 0
+    return OK
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -76,6 +153,259 @@ def _key_value(text: str) -> tuple[str, str]:
     if not separator or not key:
         raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
     return key, value
+
+
+# ---- launch, update, terminate, describe ----------------------------------------------------
+
+
+def _parameters(items: list[str]) -> dict[str, str]:
+    """KEY=VALUE arguments; KEY=@FILE reads the value from FILE (keeps secrets out of the
+    shell history and the process list)."""
+    values: dict[str, str] = {}
+    for item in items:
+        key, separator, value = item.partition("=")
+        if not separator or not key:
+            raise UsageError(f"parameter {item!r} is not KEY=VALUE (e.g. KeyPair=my-key)")
+        if key in values:
+            raise UsageError(f"parameter {key} is given twice")
+        if value.startswith("@"):
+            path = Path(value[1:]).expanduser()
+            try:
+                value = path.read_text().strip()
+            except OSError as error:
+                raise UsageError(f"{key}=@{path}: cannot read it ({error.strerror})") from error
+        values[key] = value
+    return values
+
+
+def _session(region: str | None) -> Any:
+    import boto3
+
+    session = boto3.session.Session(region_name=region)
+    if not session.region_name:
+        raise _NoAccess("no AWS region: pass --region or set AWS_REGION")
+    return session
+
+
+class _NoAccess(Exception):
+    """AWS cannot be used as configured (exit code 3)."""
+
+
+def _catalog(args: argparse.Namespace) -> Any:
+    from .catalog import Catalog
+
+    session = _session(args.region)
+    clients: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        if service not in clients:
+            clients[service] = session.client(service)
+        return clients[service]
+
+    return Catalog(client, poll_seconds=args.poll, timeout=args.timeout)
+
+
+def _product_name(name: str) -> str:
+    return PRODUCTS.get(name.lower(), name)
+
+
+def _out(args: argparse.Namespace) -> TextIO:
+    """Where progress goes: stderr when stdout carries --json."""
+    return sys.stderr if getattr(args, "json", False) else sys.stdout
+
+
+def _follow(args: argparse.Namespace, catalog: Any, record_id: str, title: str) -> int:
+    from .progress import Display
+
+    stream = _out(args)
+    if args.no_wait:
+        print(f"{title}: started (record {record_id})", file=stream)
+        if args.json:
+            print(json.dumps({"record_id": record_id, "status": "IN_PROGRESS"}))
+        return OK
+    display = Display(stream)
+    try:
+        with display.operation(f"{title} (record {record_id})") as shown:
+            outcome = catalog.wait(record_id, None if args.quiet else shown.event)
+    except KeyboardInterrupt:
+        print(
+            f"\nstopped watching; {title.lower()} goes on in AWS "
+            f"(`valohai-hybrid describe {args.name}` shows where it is)",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
+    verdict = "succeeded" if outcome.succeeded else "FAILED"
+    print(f"{title}: {verdict} in {outcome.seconds:.1f} s", file=stream)
+    for error in outcome.errors:
+        print(f"  {error}", file=stream)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "record_id": outcome.record_id,
+                    "status": outcome.status,
+                    "provisioned_product_id": outcome.provisioned_product_id,
+                    "provisioned_product_name": outcome.provisioned_product_name,
+                    "stack_id": outcome.stack_id,
+                    "outputs": outcome.outputs,
+                    "errors": outcome.errors,
+                },
+                indent=2,
+            )
+        )
+    elif outcome.outputs:
+        _print_outputs(outcome.outputs, stream)
+    return OK if outcome.succeeded else FAILED
+
+
+def _print_outputs(outputs: dict[str, str], stream: TextIO) -> None:
+    width = max(len(key) for key in outputs)
+    print("outputs:", file=stream)
+    for key, value in sorted(outputs.items()):
+        print(f"  {key.ljust(width)}  {value}", file=stream)
+
+
+def _launch(args: argparse.Namespace) -> int:
+    catalog = _catalog(args)
+    product = _product_name(args.product)
+    record = catalog.launch(product, args.name, _parameters(args.parameters), version=args.version)
+    return _follow(args, catalog, record, f"Launching {product} as {args.name}")
+
+
+def _update(args: argparse.Namespace) -> int:
+    catalog = _catalog(args)
+    record = catalog.update(args.name, _parameters(args.parameters), version=args.version)
+    return _follow(args, catalog, record, f"Updating {args.name}")
+
+
+def _terminate(args: argparse.Namespace) -> int:
+    catalog = _catalog(args)
+    record = catalog.terminate(args.name)
+    return _follow(args, catalog, record, f"Terminating {args.name}")
+
+
+def _describe(args: argparse.Namespace) -> int:
+    launched = _catalog(args).describe(args.name)
+    if args.json:
+        print(json.dumps(launched.__dict__, indent=2))
+    else:
+        print(f"{launched.name} ({launched.id}): {launched.status}")
+        print(f"  product  {launched.product} {launched.version}".rstrip())
+        print(f"  stack    {launched.stack_id or '-'}")
+        if launched.status_message:
+            print(f"  message  {launched.status_message}")
+        if launched.outputs:
+            _print_outputs(launched.outputs, sys.stdout)
+    return OK if launched.status == "AVAILABLE" else FAILED
+
+
+def _add_catalog_arguments(command: argparse.ArgumentParser, *, waits: bool = True) -> None:
+    command.add_argument("--region", help="AWS region (default: your configured region)")
+    command.add_argument(
+        "--json", action="store_true", help="print the result as JSON on stdout (progress: stderr)"
+    )
+    command.set_defaults(poll=2.0, timeout=3600.0)
+    if not waits:
+        return
+    command.add_argument(
+        "--no-wait", action="store_true", help="return once Service Catalog accepted it"
+    )
+    command.add_argument(
+        "--quiet", action="store_true", help="no table of stack events while waiting"
+    )
+    command.add_argument(
+        "--timeout",
+        type=float,
+        default=3600.0,
+        help="seconds to wait before giving up watching, exit code 4 (default 3600)",
+    )
+    command.add_argument(
+        "--poll", type=float, default=2.0, help="seconds between looks (default 2)"
+    )
+
+
+# ---- doctor -----------------------------------------------------------------------------------
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from . import doctor
+
+    session = _session(args.region)
+    clients: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        if service not in clients:
+            clients[service] = session.client(service)
+        return clients[service]
+
+    answers: dict[str, set[str]] = {}
+    for item in args.resolve:
+        host, ip = _pair(item, "--resolve", "HOST=IP")
+        answers.setdefault(host, set()).add(ip)
+    connect_to = {}
+    for item in args.connect_to:
+        host, target = _pair(item, "--connect-to", "HOST=IP:PORT")
+        ip, _, port = target.rpartition(":")
+        if not ip or not port.isdigit():
+            raise UsageError(
+                f"--connect-to {item!r}: give HOST=IP:PORT, such as q.example.com=10.0.0.5:63790"
+            )
+        connect_to[host] = (ip, int(port))
+    if args.ca_bundle and not args.ca_bundle.is_file():
+        raise UsageError(f"--ca-bundle {args.ca_bundle}: no such file")
+    options = doctor.Options(
+        resolver=lambda host: answers[host] if host in answers else doctor.system_resolver(host),
+        connect_to=connect_to,
+        ca_bundle=args.ca_bundle,
+        timeout=args.timeout,
+    )
+    try:
+        setup = doctor.find_setup(client, args.name)
+    except doctor.DoctorError as exc:
+        raise UsageError(str(exc)) from exc
+    text, healthy = doctor.report(doctor.diagnose(client, setup, options))
+    print(text)
+    return OK if healthy else FAILED
+
+
+def _pair(item: str, flag: str, shape: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key or not value:
+        raise UsageError(f"{flag} {item!r}: give {shape}")
+    return key, value
+
+
+# ---- demo -------------------------------------------------------------------------------------
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from . import demo
+
+    options = demo.DemoOptions(
+        project_dir=args.project_dir.resolve(),
+        region=args.region,
+        sam=args.sam,
+        timings=args.timings,
+    )
+    with _terminate_as_interrupt():
+        return OK if demo.run(options) else FAILED
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (e.g. `kill`, or a CI job cancelled) cleans up as Ctrl-C does."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# ---- the parser ----------------------------------------------------------------------------
 
 
 def _add_release_arguments(command: argparse.ArgumentParser) -> None:
@@ -103,87 +433,52 @@ def _add_release_arguments(command: argparse.ArgumentParser) -> None:
     )
 
 
-def _standin(args: argparse.Namespace, extra: list[str]) -> int:
-    from .standin.cli import main as standin_main
-
-    return standin_main(extra)
-
-
-def _docs(args: argparse.Namespace) -> int:
-    from . import docgen
-
-    current = docgen.README.read_text()
-    wanted = docgen.render(current)
-    if args.write:
-        docgen.README.write_text(wanted)
-        print(
-            "README.md: generated blocks rewritten" if wanted != current else "README.md: current"
-        )
-        return 0
-    if wanted != current:
-        print(
-            "README.md is out of date with the templates: run `valohai-hybrid docs --write`",
-            file=sys.stderr,
-        )
-        return 1
-    print("README.md: generated blocks are current")
-    return 0
-
-
-def _doctor(args: argparse.Namespace) -> int:
-    import boto3
-
-    from . import doctor
-
-    session = boto3.session.Session(region_name=args.region)
-    clients: dict[str, Any] = {}
-
-    def client(service: str) -> Any:
-        if service not in clients:
-            clients[service] = session.client(service)  # type: ignore[call-overload]
-        return clients[service]
-
-    answers: dict[str, set[str]] = {}
-    for item in args.resolve:
-        host, ip = _pair(item, "--resolve", "HOST=IP")
-        answers.setdefault(host, set()).add(ip)
-    connect_to = {}
-    for item in args.connect_to:
-        host, target = _pair(item, "--connect-to", "HOST=IP:PORT")
-        ip, _, port = target.rpartition(":")
-        if not ip or not port.isdigit():
-            raise UsageError(
-                f"--connect-to {item!r}: give HOST=IP:PORT, such as q.example.com=10.0.0.5:63790"
-            )
-        connect_to[host] = (ip, int(port))
-    options = doctor.Options(
-        resolver=lambda host: answers[host] if host in answers else doctor.system_resolver(host),
-        connect_to=connect_to,
-        ca_bundle=args.ca_bundle,
-        timeout=args.timeout,
+def _subcommand(
+    commands: Any, name: str, summary: str, description: str, epilog: str = ""
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=(epilog + "\n\n" if epilog else "") + EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    try:
-        setup = doctor.find_setup(client, args.name)
-    except doctor.DoctorError as exc:
-        raise UsageError(str(exc)) from exc
-    text, healthy = doctor.report(doctor.diagnose(client, setup, options))
-    print(text)
-    return 0 if healthy else 1
-
-
-def _pair(item: str, flag: str, shape: str) -> tuple[str, str]:
-    key, sep, value = item.partition("=")
-    if not sep or not key or not value:
-        raise UsageError(f"{flag} {item!r}: give {shape}")
-    return key, value
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="valohai-hybrid",
         description="Package, publish, launch and check Valohai Hybrid on AWS; run it locally.",
+        epilog="`valohai-hybrid COMMAND --help` explains each command.\n\n" + EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = _subcommand(
+        commands,
+        "demo",
+        "publish, launch, update and terminate the whole product on a local AWS (make demo)",
+        "Start a local AWS and the Valohai API stand-in on 127.0.0.1, publish the platform "
+        "stack, launch the IAM and Workers products as a customer admin through Service "
+        "Catalog, show what Valohai received, publish a new release, update to it, terminate "
+        "both products and show what remains. Uses fake credentials only: it never reaches "
+        "AWS. Everything it starts is stopped when it ends, also on Ctrl-C.",
+    )
+    demo.add_argument("--region", default="eu-west-1", help="region to play in (default eu-west-1)")
+    demo.add_argument(
+        "--timings", type=Path, metavar="FILE", help="write the seconds of each phase as JSON"
+    )
+    demo.add_argument(
+        "--project-dir",
+        type=Path,
+        default=Path(),
+        help="where template.yaml, cfn/ and functions/ are (default: .)",
+    )
+    demo.add_argument(
+        "--sam", type=Path, help="aws-sam-cli to run (default: .tools/sam/bin/sam, else PATH)"
+    )
+    demo.set_defaults(handler=_demo)
 
     local = commands.add_parser(
         "local-aws", help="start, stop or inspect the local AWS (moto on 127.0.0.1)"
@@ -213,9 +508,79 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--write", action="store_true", help="rewrite the blocks in place")
     docs.set_defaults(handler=_docs)
 
-    check = commands.add_parser(
+    launch = _subcommand(
+        commands,
+        "launch",
+        "launch a product from Service Catalog and follow it to the end",
+        "Launch (provision) a product from the Service Catalog portfolio as the AWS "
+        "identity you are signed in as, and show its stack events until it is done.",
+        "examples:\n"
+        "  valohai-hybrid launch iam valohai-iam \\\n"
+        "      AssumeRoleARN=arn:aws:iam::905675611115:user/valohai-customer-acme\n"
+        "  valohai-hybrid launch workers valohai-workers \\\n"
+        "      ValohaiMasterRoleARN=arn:aws:iam::123456789012:role/ValohaiMaster \\\n"
+        "      QueueAddress=acme.vqueue.net KeyPair=my-key SetupToken=@setup-token.txt",
+    )
+    launch.add_argument(
+        "product", help="product name or id; `iam` and `workers` name the two Valohai products"
+    )
+    launch.add_argument("name", help="a name for the launched product (letters, digits, . _ -)")
+    launch.add_argument(
+        "parameters",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="product parameters; KEY=@FILE reads the value from FILE",
+    )
+    launch.add_argument("--version", help="product version (default: the recommended one)")
+    _add_catalog_arguments(launch)
+    launch.set_defaults(handler=_launch)
+
+    update = _subcommand(
+        commands,
+        "update",
+        "update a launched product: another version, other parameter values",
+        "Update a launched product. Parameters you do not give keep their values.",
+        "example:\n"
+        "  valohai-hybrid update valohai-workers --version 0.2.0 QueueInstanceType=t3.large",
+    )
+    update.add_argument("name", help="the launched product's name or id (pp-...)")
+    update.add_argument(
+        "parameters",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="parameters to change; KEY=@FILE reads the value from FILE",
+    )
+    update.add_argument("--version", help="version to move to (default: the one it has)")
+    _add_catalog_arguments(update)
+    update.set_defaults(handler=_update)
+
+    terminate = _subcommand(
+        commands,
+        "terminate",
+        "terminate a launched product (the Workers product keeps its data bucket)",
+        "Terminate a launched product: its stack and everything in it are deleted, except the "
+        "data bucket, which the Workers product retains (your data).",
+    )
+    terminate.add_argument("name", help="the launched product's name or id (pp-...)")
+    _add_catalog_arguments(terminate)
+    terminate.set_defaults(handler=_terminate)
+
+    describe = _subcommand(
+        commands,
+        "describe",
+        "show a launched product's status, version and outputs",
+        "Show a launched product's status, version, stack and outputs (exit code 1 unless it "
+        "is AVAILABLE).",
+    )
+    describe.add_argument("name", help="the launched product's name or id (pp-...)")
+    _add_catalog_arguments(describe, waits=False)
+    describe.set_defaults(handler=_describe)
+
+    check = _subcommand(
+        commands,
         "doctor",
-        help="check a launched Workers setup: network, secret, DNS, TLS, Redis, hand-off",
+        "check a launched Workers setup: network, secret, DNS, TLS, Redis, hand-off",
+        "Check a launched Workers setup and say how to fix each problem found.",
     )
     check.add_argument("name", help="stack name or id, or provisioned product name or id (pp-...)")
     check.add_argument("--region", help="AWS region (default: your configured region)")
@@ -279,7 +644,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _aws_problem(error: Exception) -> tuple[int, str]:
+    """The exit code and message for an error from AWS or the AWS SDK."""
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        code, message = str(details.get("Code", "")), str(details.get("Message", ""))
+        if code in _ACCESS_CODES:
+            return NO_ACCESS, f"AWS refused the credentials or the permission ({code}): {message}"
+        operation = getattr(error, "operation_name", "the call")
+        return FAILED, f"AWS refused {operation} ({code}): {message}"
+    text = str(error)
+    if "credentials" in text.lower():
+        text += " (sign in: aws sso login, or set AWS_PROFILE or AWS_ACCESS_KEY_ID)"
+    return NO_ACCESS, text
+
+
 def main(argv: list[str] | None = None) -> int:
+    from .catalog import NothingChanged, StillRunning
+
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "passthrough", False):
@@ -289,11 +671,25 @@ def main(argv: list[str] | None = None) -> int:
             return int(args.handler(args, extra))
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
-    except (control.ControlError, UsageError, publish.PublishError) as exc:
+    except (UsageError, NothingChanged) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return USAGE
+    except _NoAccess as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return NO_ACCESS
+    except StillRunning as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return STILL_RUNNING
+    except (control.ControlError, publish.PublishError, OperationFailed) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return FAILED
+    except (ClientError, BotoCoreError) as exc:
+        code, message = _aws_problem(exc)
+        print(f"error: {message}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
-        return 130
+        print("interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from valohai_hybrid.localaws.testing import LocalAwsHandle, unique
 
@@ -79,6 +79,31 @@ def test_sdk_retries_ride_out_a_short_throttle(local_aws: LocalAwsHandle) -> Non
     assert local_aws.control("faults")["armed"] == []
 
 
-def test_a_nonsensical_fault_is_refused(local_aws: LocalAwsHandle) -> None:
-    with pytest.raises(RuntimeError, match="HTTP 400"):
-        _arm(local_aws, service="ssm", count=0)
+def test_a_fault_for_one_region_leaves_the_others_alone(local_aws: LocalAwsHandle) -> None:
+    _arm(local_aws, service="ssm", region="eu-south-1", count=1, code="ThrottlingException")
+    local_aws.client("ssm", "eu-west-1", config=NO_RETRIES).describe_parameters()
+    with pytest.raises(ClientError, match="ThrottlingException"):
+        local_aws.client("ssm", "eu-south-1", config=NO_RETRIES).describe_parameters()
+    assert local_aws.control("faults")["armed"] == []
+
+
+def test_a_delayed_fault_holds_the_answer_like_a_hung_endpoint(local_aws: LocalAwsHandle) -> None:
+    """The client's read timeout fires first, as against an endpoint that does not answer."""
+    _arm(local_aws, service="ssm", action="DescribeParameters", count=1, delay=3)
+    impatient = local_aws.client(
+        "ssm", config=Config(read_timeout=1, retries={"total_max_attempts": 1})
+    )
+    with pytest.raises(ReadTimeoutError):
+        impatient.describe_parameters()
+    local_aws.client("ssm", config=NO_RETRIES).describe_parameters()  # served again
+
+
+@pytest.mark.parametrize(
+    ("fault", "problem"),
+    [({"count": 0}, "count must be at least 1"), ({"count": 1, "delay": -1}, "delay must be")],
+)
+def test_a_nonsensical_fault_is_refused_with_the_reason(
+    local_aws: LocalAwsHandle, fault: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(RuntimeError, match=problem):
+        _arm(local_aws, service="ssm", **fault)

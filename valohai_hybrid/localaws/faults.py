@@ -2,9 +2,10 @@
 
 Tests and the reliability suite arm a fault through the control API
 (`POST /_localaws/faults` with a `Fault` as JSON); the server answers the next `count`
-requests that match `service` (and `action`, when given) with the error instead of serving
-them, in the error format the service's protocol uses, so SDK retry logic sees exactly what
-AWS would send.
+requests that match `service` (and `action` and `region`, when given) with the error instead of
+serving them, in the error format the service's protocol uses, so SDK retry logic sees exactly
+what AWS would send. With a `delay` the answer comes that many seconds late, as from an
+endpoint that hangs.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import json
 import re
 import threading
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 from werkzeug.wrappers import Response
 
-_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/(?P<service>[^/]+)/aws4_request")
+_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
+MAX_DELAY_SECONDS = 900
 JSON_SERVICES = {
     "secretsmanager",
     "ssm",
@@ -34,7 +36,8 @@ REST_XML_SERVICES = {"s3"}
 
 @dataclass
 class Fault:
-    """Fail the next `count` calls to `service` (optionally only `action`) with `code`."""
+    """Fail the next `count` calls to `service` (optionally only `action`, only in `region`)
+    with `code`, after `delay` seconds."""
 
     service: str
     count: int
@@ -42,12 +45,16 @@ class Fault:
     message: str = "Rate exceeded"
     status: int = 400
     action: str | None = None
+    region: str | None = None
+    delay: float = 0.0
 
     def __post_init__(self) -> None:
         if self.count < 1:
             raise ValueError("count must be at least 1")
         if not 400 <= self.status <= 599:
             raise ValueError("status must be an HTTP error status (400-599)")
+        if not 0 <= self.delay <= MAX_DELAY_SECONDS:
+            raise ValueError(f"delay must be from 0 to {MAX_DELAY_SECONDS} seconds")
 
 
 @dataclass
@@ -66,15 +73,21 @@ class Faults:
         with self._lock:
             self.armed.clear()
 
-    def take(self, service: str, action: str | None) -> Fault | None:
+    def take(self, call: Call) -> Fault | None:
         """The fault this call must get, if any (consuming one of its calls)."""
         with self._lock:
             for fault in self.armed:
-                if fault.service == service and fault.action in (None, action):
+                if (
+                    fault.service == call.service
+                    and fault.action in (None, call.action)
+                    and fault.region in (None, call.region)
+                ):
                     fault.count -= 1
                     if fault.count == 0:
                         self.armed.remove(fault)
-                    self.injected.append({"service": service, "action": action, "code": fault.code})
+                    self.injected.append(
+                        {"service": call.service, "action": call.action, "code": fault.code}
+                    )
                     return fault
         return None
 
@@ -86,18 +99,27 @@ class Faults:
 FAULTS = Faults()
 
 
-def identify(environ: dict[str, Any], body: bytes) -> tuple[str | None, str | None]:
-    """(service, action) of a signed AWS request, as far as the request shows them."""
+class Call(NamedTuple):
+    """Which API call a request is, as far as the request shows it."""
+
+    service: str
+    action: str | None
+    region: str
+
+
+def identify(environ: dict[str, Any], body: bytes) -> Call | None:
+    """The call a signed AWS request makes; None for an unsigned request."""
     scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
-    service = scope.group("service") if scope else None
+    if scope is None:
+        return None
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target:
-        return service, target.rsplit(".", 1)[-1]
-    if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        action: str | None = target.rsplit(".", 1)[-1]
+    elif environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
         action = parse_qs(body.decode(errors="replace")).get("Action", [None])[0]
-        return service, action
-    query_action = parse_qs(environ.get("QUERY_STRING", "")).get("Action", [None])[0]
-    return service, query_action
+    else:
+        action = parse_qs(environ.get("QUERY_STRING", "")).get("Action", [None])[0]
+    return Call(scope.group("service"), action, scope.group("region"))
 
 
 def error_response(fault: Fault, service: str) -> Response:

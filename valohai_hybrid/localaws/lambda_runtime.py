@@ -5,7 +5,9 @@ replaces the seam every caller inside moto goes through, `LambdaFunction.invoke`
 SNS, S3 notifications, CloudWatch Logs subscriptions, custom resources), and adds what moto does
 not do: Lambda targets of EventBridge rules, SQS event source mappings that poll like Lambda's
 (batches, visibility timeout, redrive to the queue's DLQ), asynchronous invocations with retries
-and the function's dead-letter queue. The local CloudFormation engine calls `invoke()` directly.
+and the function's dead-letter queue, and reserved concurrency (over it a synchronous call is
+throttled; an asynchronous event or an SQS batch waits for a free environment, as Lambda's queue
+holds it). The local CloudFormation engine calls `invoke()` directly.
 
 An execution environment is a process of `lambda_bootstrap.py` under the Python of the function's
 runtime (`python3.13` -> a python3.13 on PATH or under ~/.pyenv/versions, else this interpreter),
@@ -87,6 +89,8 @@ LOG_TAIL_BYTES = 4096  # what Invoke returns with LogType=Tail
 # same two retries happen after one and two seconds.
 ASYNC_RETRY_DELAYS = (1.0, 2.0)
 SQS_POLL_SECONDS = 1
+# A queued invocation also looks at the clock this often (the server may be stopping).
+SLOT_RECHECK_SECONDS = 1.0
 # An idle environment exits by itself this long after the pool would have retired it: a backstop
 # for a server that went away without stopping it, far enough from the pool's own limit that the
 # pool never hands out an environment that is about to exit.
@@ -119,6 +123,19 @@ class FunctionNotRunnable(LambdaClientError):
         super().__init__("InvalidRuntimeException", message)
 
 
+class Throttled(LambdaClientError):
+    """A synchronous invocation while the function's reserved concurrency is all in use."""
+
+    code = 429
+
+    def __init__(self, function_name: str, limit: int) -> None:
+        super().__init__(
+            "TooManyRequestsException",
+            f"Rate Exceeded. Function {function_name} already runs {limit} invocations, its "
+            "reserved concurrency (ReservedFunctionConcurrentInvocationLimitExceeded).",
+        )
+
+
 def invoke(
     fn: LambdaFunction,
     event: Any,
@@ -147,7 +164,8 @@ def invoke(
             daemon=True,
         ).start()
         return InvocationResult(202, b"", None, "", 0.0, request_id)
-    return _execute(environment, event, request_id)
+    with _concurrency.slot(environment, wait=False):
+        return _execute(environment, event, request_id)
 
 
 def install(*, keep_warm_seconds: float = DEFAULT_KEEP_WARM_SECONDS) -> None:
@@ -353,6 +371,8 @@ class _Environment:
     log_group: str
     retry_attempts: int = field(compare=False)
     dead_letter_arn: str | None = field(compare=False)
+    #: ReservedConcurrentExecutions, None when the function has none.
+    reserved_concurrency: int | None = field(compare=False)
 
     @classmethod
     def of(cls, fn: LambdaFunction) -> _Environment:
@@ -441,6 +461,9 @@ class _Environment:
             log_group=log_group,
             retry_attempts=retries,
             dead_letter_arn=settings.get("DeadLetterConfig", {}).get("TargetArn"),
+            reserved_concurrency=(
+                None if fn.reserved_concurrency in (None, "") else int(fn.reserved_concurrency)
+            ),
         )
 
 
@@ -747,6 +770,47 @@ class _Pool:
 _pool = _Pool()
 
 
+class _Concurrency:
+    """How many invocations of each function run now, held under its reserved concurrency."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._running: dict[tuple[str, str, str], int] = {}
+
+    @contextmanager
+    def slot(self, environment: _Environment, *, wait: bool) -> Iterator[bool]:
+        """Hold one of the function's slots; yields False if the server stops while waiting.
+
+        Over the limit: `wait` waits for a slot (asynchronous events, SQS batches), otherwise
+        raises `Throttled` (a synchronous call).
+        """
+        key = (environment.account_id, environment.region, environment.function_name)
+        limit = environment.reserved_concurrency
+        taken = False
+        with self._changed:
+            while limit is not None and self._running.get(key, 0) >= limit:
+                if not wait:
+                    raise Throttled(environment.function_name, limit)
+                if _stopping.is_set():
+                    break
+                self._changed.wait(SLOT_RECHECK_SECONDS)
+            else:
+                self._running[key] = self._running.get(key, 0) + 1
+                taken = True
+        if not taken:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            with self._changed:
+                self._running[key] -= 1
+                self._changed.notify_all()
+
+
+_concurrency = _Concurrency()
+
+
 # --- invocations ------------------------------------------------------------------------------
 
 
@@ -886,15 +950,22 @@ def _publish_logs(environment: _Environment, stream: str, lines: list[_Line]) ->
     backend.put_log_events(environment.log_group, stream, events)
 
 
+def _queued(environment: _Environment, event: Any, request_id: str) -> InvocationResult | None:
+    """Run once a slot of the function's reserved concurrency is free; None if the server
+    stopped first."""
+    with _concurrency.slot(environment, wait=True) as free:
+        return _execute(environment, event, request_id) if free else None
+
+
 def _run_async(environment: _Environment, event: Any, request_id: str) -> None:
     """An Event invocation: retried like Lambda's asynchronous queue, then dead-lettered."""
     try:
-        result = _execute(environment, event, request_id)
+        result = _queued(environment, event, request_id)
         for delay in ASYNC_RETRY_DELAYS[: environment.retry_attempts]:
-            if result.function_error is None or _stopping.wait(delay):
+            if result is None or result.function_error is None or _stopping.wait(delay):
                 return
-            result = _execute(environment, event, request_id)
-        if result.function_error is None:
+            result = _queued(environment, event, request_id)
+        if result is None or result.function_error is None:
             return
         _LOG.warning(
             "Asynchronous invocation %s of %s failed after %d attempts: %s",
@@ -987,8 +1058,8 @@ def _deliver_sqs_batch(mapping: EventSourceMapping) -> None:
     if not messages:
         _stopping.wait(SQS_POLL_SECONDS)
         return
-    result = _execute(environment, event, str(uuid.uuid4()))
-    if result.function_error:
+    result = _queued(environment, event, str(uuid.uuid4()))
+    if result is None or result.function_error:
         return
     failed = _batch_item_failures(mapping, result.payload, [m.id for m in messages])
     with BACKEND_LOCK:

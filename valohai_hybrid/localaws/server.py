@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
@@ -53,13 +54,18 @@ class _Locked:
 
 
 def _injected_fault(environ: dict[str, Any]) -> Response | None:
-    """An armed fault's error for this request, if one matches (the body is kept for moto)."""
+    """An armed fault's error for this request, if one matches (the body is kept for moto);
+    a delayed one is held here, outside the backend lock."""
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length else b""
     environ["wsgi.input"] = io.BytesIO(body)
-    service, action = faults.identify(environ, body)
-    fault = faults.FAULTS.take(service, action) if service else None
-    return faults.error_response(fault, service) if fault and service else None
+    call = faults.identify(environ, body)
+    fault = faults.FAULTS.take(call) if call else None
+    if fault is None or call is None:
+        return None
+    if fault.delay:
+        time.sleep(fault.delay)
+    return faults.error_response(fault, call.service)
 
 
 def _control(request: Request) -> Response:

@@ -3,8 +3,9 @@
 The engine sends the request to the ServiceToken's Lambda function (asynchronously, as
 CloudFormation does) with a ResponseURL on the local HTTPS listener, then waits up to the
 resource's ServiceTimeout for exactly that request's response. The response is validated
-as CloudFormation validates it; every response received is kept, so tests can check that a
-provider answers exactly once.
+as CloudFormation validates it; every response received is kept, with the time from the request
+to the response, so tests can check that a provider answers exactly once and benchmarks can
+measure how long it takes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +38,7 @@ DEFAULT_SERVICE_TIMEOUT = 3600
 @dataclass
 class _Pending:
     request: dict[str, Any]
+    opened: float = field(default_factory=time.monotonic)
     arrived: threading.Event = field(default_factory=threading.Event)
     response: dict[str, Any] | None = None
     problem: str | None = None
@@ -47,10 +50,13 @@ class ReceivedResponse:
 
     request_id: str
     logical_id: str
+    resource_type: str
     request_type: str
     body: dict[str, Any] | None
     accepted: bool
     problem: str | None
+    #: From the moment the request was sent to the provider until this response arrived.
+    seconds: float
 
 
 class ResponseBroker:
@@ -81,6 +87,7 @@ class ResponseBroker:
             pending = self._pending.get(token)
         if pending is None:
             return 403, "AccessDenied: this response URL has expired or was never issued"
+        seconds = time.monotonic() - pending.opened
         request = pending.request
         body, problem = _validate(raw, request)
         with self._lock:
@@ -88,10 +95,12 @@ class ResponseBroker:
                 ReceivedResponse(
                     request_id=request["RequestId"],
                     logical_id=request["LogicalResourceId"],
+                    resource_type=request["ResourceType"],
                     request_type=request["RequestType"],
                     body=body,
                     accepted=pending.response is None and pending.problem is None,
                     problem=problem,
+                    seconds=seconds,
                 )
             )
             if pending.response is None and pending.problem is None:

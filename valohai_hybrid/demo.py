@@ -169,9 +169,14 @@ class Demo:
     def steps(self, running: ExitStack, state_dir: Path) -> None:
         self.release = publish.release_version(publish.PublishOptions(self.options.project_dir))
         with self.step("start"):
+            self._fake_account()
+            # sam deploy leaves an empty directory in TMPDIR per function it packages: keep
+            # them in the demo's own directory, which goes when the demo ends.
+            os.environ["TMPDIR"] = str(state_dir / "tmp")
+            (state_dir / "tmp").mkdir()
             with _stderr_to(state_dir / SERVER_LOG):
                 aws = running.enter_context(running_local_aws(state_dir))
-            self._point_at(aws)
+            os.environ["AWS_ENDPOINT_URL"] = aws.endpoint_url
             standin = running.enter_context(StandIn([self.token], aws.state_dir))
             self.say(f"  local AWS        {aws.endpoint_url}  (region {self.options.region})")
             self.say(f"  Valohai API      {standin.url}  (a stand-in that checks signatures)")
@@ -252,14 +257,15 @@ class Demo:
 
     # ---- the phases' parts -------------------------------------------------------------
 
-    def _point_at(self, aws: LocalAwsHandle) -> None:
-        """Every AWS SDK and sam call of this process goes to the local AWS, as a fake account."""
-        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+    def _fake_account(self) -> None:
+        """Whatever AWS settings the user has, this process and those it starts (the local
+        AWS, sam) use fake credentials; AWS_ENDPOINT_URL then sends every call to the local
+        AWS."""
+        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):
             os.environ.pop(name, None)
         os.environ.update(FAKE_CREDENTIALS)
         os.environ.update(
             {
-                "AWS_ENDPOINT_URL": aws.endpoint_url,
                 "AWS_DEFAULT_REGION": self.options.region,
                 "AWS_REGION": self.options.region,
                 "AWS_CONFIG_FILE": os.devnull,

@@ -61,7 +61,8 @@ def test_the_demo_shows_the_whole_product_and_leaves_nothing_behind(
 
     # Stack events with elapsed time, nested stacks' resources by path, as they happen.
     launch = _section(output, 4)
-    assert re.search(r"\d+\.\d s\s+CREATE_COMPLETE\s+AWS::EC2::Instance\s+WorkerQueue/QueueInstance", launch)
+    instance = r"\d+\.\d s\s+CREATE_COMPLETE\s+AWS::EC2::Instance\s+WorkerQueue/QueueInstance"
+    assert re.search(instance, launch)
     assert re.search(r"CREATE_COMPLETE\s+AWS::EC2::Subnet\s+Network/Subnet2/Subnet", launch)
     assert "SUCCEEDED" in launch
     assert re.search(r"CREATE_COMPLETE\s+AWS::Lambda::Function\s+NotificationFunction", output)
@@ -73,8 +74,10 @@ def test_the_demo_shows_the_whole_product_and_leaves_nothing_behind(
     assert body["type"] == "setup.created"
     assert body["data"]["handoff"]["data_bucket_name"] == "valohai-data-acme-demo"
     ip = re.search(r"QueuePublicIp\s+(\S+)", launch)
-    assert ip and body["data"]["handoff"]["queue_public_ip"] == ip.group(1)
-    assert "What next" in handoff and "You send Valohai nothing" in handoff
+    assert ip
+    assert body["data"]["handoff"]["queue_public_ip"] == ip.group(1)
+    assert "What next" in handoff
+    assert "You send Valohai nothing" in handoff
     # The token the admin typed never shows.
     assert "SetupToken            ****" in output
     # The new release, the update to it, the termination.
@@ -139,7 +142,8 @@ def test_a_failure_stops_everything_and_says_what_failed(
     assert "Traceback" not in demo.output
     assert demo.survivors() == []
     kept = re.search(r"The local AWS's log and state are kept in (\S+)", demo.output)
-    assert kept and Path(kept.group(1)).parent == tmp_path / "tmp"
+    assert kept
+    assert Path(kept.group(1)).parent == tmp_path / "tmp"
     assert (Path(kept.group(1)) / "server.log").is_file()
     summary = json.loads(timings.read_text())
     assert (summary["outcome"], summary["failed_phase"]) == ("failed", "launch_iam")

@@ -18,18 +18,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 
-from . import publish
 from .localaws import control
+
+if TYPE_CHECKING:
+    from .publish import PublishOptions
 
 DEFAULT_STATE_DIR = Path(".localaws")
 OK, FAILED, USAGE, NO_ACCESS, STILL_RUNNING, INTERRUPTED = 0, 1, 2, 3, 4, 130
@@ -119,8 +129,19 @@ def _docs(args: argparse.Namespace) -> int:
 # ---- package and publish --------------------------------------------------------------------
 
 
-def _publish_options(args: argparse.Namespace) -> publish.PublishOptions:
-    return publish.PublishOptions(
+@contextmanager
+def _publishing() -> Iterator[Any]:
+    """The publish module (slow to import: it loads cfn-lint), its errors as OperationFailed."""
+    from . import publish
+
+    try:
+        yield publish
+    except publish.PublishError as error:
+        raise OperationFailed(str(error)) from error
+
+
+def _publish_options(publish: Any, args: argparse.Namespace) -> PublishOptions:
+    options: PublishOptions = publish.PublishOptions(
         project_dir=args.project_dir.resolve(),
         config_env=getattr(args, "config_env", "default"),
         version=args.version,
@@ -133,10 +154,12 @@ def _publish_options(args: argparse.Namespace) -> publish.PublishOptions:
         cfn_dir=args.cfn_dir,
         verbose=not getattr(args, "quiet", False),
     )
+    return options
 
 
 def _package(args: argparse.Namespace) -> int:
-    release = publish.package_only(_publish_options(args), args.share_with or ())
+    with _publishing() as publish:
+        release = publish.package_only(_publish_options(publish, args), args.share_with or ())
     print(f"release {release.version} in s3://{release.bucket}/{release.prefix}")
     print(f"  IAM product template      {release.iam_template_url}")
     print(f"  Workers product template  {release.workers_template_url}")
@@ -144,7 +167,8 @@ def _package(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    publish.report(publish.publish(_publish_options(args)))
+    with _publishing() as publish:
+        publish.report(publish.publish(_publish_options(publish, args)))
     return OK
 
 
@@ -181,7 +205,9 @@ def _parameters(items: list[str]) -> dict[str, str]:
 def _session(region: str | None) -> Any:
     import boto3
 
-    session = boto3.session.Session(region_name=region)
+    # AWS_REGION is what the other AWS SDKs and the AWS CLI v2 read; boto3 only reads
+    # AWS_DEFAULT_REGION and the profile.
+    session = boto3.session.Session(region_name=region or os.environ.get("AWS_REGION") or None)
     if not session.region_name:
         raise _NoAccess("no AWS region: pass --region or set AWS_REGION")
     return session
@@ -654,8 +680,10 @@ def _aws_problem(error: Exception) -> tuple[int, str]:
         operation = getattr(error, "operation_name", "the call")
         return FAILED, f"AWS refused {operation} ({code}): {message}"
     text = str(error)
-    if "credentials" in text.lower():
+    if isinstance(error, NoCredentialsError | PartialCredentialsError):
         text += " (sign in: aws sso login, or set AWS_PROFILE or AWS_ACCESS_KEY_ID)"
+    elif isinstance(error, EndpointConnectionError | ConnectTimeoutError):
+        text += " (check the network, and AWS_ENDPOINT_URL if you set it)"
     return NO_ACCESS, text
 
 
@@ -680,7 +708,7 @@ def main(argv: list[str] | None = None) -> int:
     except StillRunning as exc:
         print(f"error: {exc}", file=sys.stderr)
         return STILL_RUNNING
-    except (control.ControlError, publish.PublishError, OperationFailed) as exc:
+    except (control.ControlError, OperationFailed) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return FAILED
     except (ClientError, BotoCoreError) as exc:

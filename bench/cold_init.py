@@ -7,10 +7,13 @@ the machine does not blur the comparison. The floor of a function is `import bot
 boto3 clients that function creates at init (a bare function doing the same AWS work); the
 single-client floor `import boto3; boto3.client("secretsmanager")` is reported as well.
 
-Each handler is imported from its deployment package, built by functions/Makefile for the
-interpreter running this benchmark (standing in for the Lambda runtime, bytecode included as
-shipped) and placed in front of this environment's boto3, as in Lambda; nothing writes
-bytecode during the runs. Runs are interleaved; medians of RUNS runs; target ratio 1.15.
+Measured on python3.13, the functions' Lambda runtime, when the machine has one (else on the
+Python running the benchmark; the result names the version). Each probe runs as Lambda runs a
+function: `-I -S` (no site-packages), the function's deployment package first on sys.path
+(built by functions/Makefile for that Python, bytecode included as shipped), then a runtime
+directory with boto3 and its pure-Python dependencies copied from this environment (boto3
+comes with the runtime), compiled once before measuring; nothing writes bytecode during the
+runs. Runs are interleaved; medians of RUNS runs; target ratio 1.15.
 Writes bench/results/cold_init.json and prints a table.
 
     python -m bench.cold_init
@@ -18,16 +21,18 @@ Writes bench/results/cold_init.json and prints a table.
 
 from __future__ import annotations
 
-import json
+import importlib.metadata
 import os
-import platform
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from bench.package_size import FUNCTIONS, RESULTS, build_all
+from bench.machine import context, lambda_python, python_version, write
+from bench.package_size import FUNCTIONS, build_all
+from valohai_hybrid.localaws.lambda_runtime import RUNTIME_DISTRIBUTIONS
 
 RUNS = 15
 TARGET_RATIO = 1.15
@@ -41,7 +46,7 @@ CLIENTS = {
 }
 PROBE = """
 import sys, time
-sys.path.insert(0, {package!r})
+sys.path[:0] = [{package!r}, {runtime!r}]
 started = time.process_time()
 {code}
 print(time.process_time() - started)
@@ -62,12 +67,27 @@ def floor_code(clients: tuple[str, ...]) -> str:
     return "import boto3\n" + "\n".join(f"boto3.client({name!r})" for name in clients)
 
 
-def measure(code: str, package: Path) -> float:
+def runtime_dir(target: Path, python: str) -> Path:
+    """What Lambda's Python runtime has besides the standard library: boto3, botocore and
+    their pure-Python dependencies (this environment's copies), compiled for `python`."""
+    for name in RUNTIME_DISTRIBUTIONS:
+        distribution = importlib.metadata.distribution(name)
+        for file in distribution.files or ():
+            if file.parts[0] == ".." or "__pycache__" in file.parts:
+                continue  # console scripts; bytecode of this interpreter
+            destination = target / file
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(Path(str(distribution.locate_file(file))), destination)
+    subprocess.run([python, "-I", "-m", "compileall", "-q", "-j", "0", str(target)], check=True)
+    return target
+
+
+def measure(python: str, code: str, package: Path, runtime: Path) -> float:
     """CPU seconds a fresh interpreter spends running `code` with `package` first on sys.path."""
-    probe = PROBE.format(package=str(package), code=code)
+    probe = PROBE.format(package=str(package), runtime=str(runtime), code=code)
     env = {"PATH": os.environ.get("PATH", ""), **ENVIRONMENT}
     output = subprocess.run(
-        [sys.executable, "-I", "-B", "-c", probe],
+        [python, "-I", "-S", "-B", "-c", probe],
         env=env,
         capture_output=True,
         text=True,
@@ -77,9 +97,15 @@ def measure(code: str, package: Path) -> float:
 
 
 def main() -> int:
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    started = context()
+    python = lambda_python()
+    version = python_version(python)
+    major_minor = ".".join(version.split(".")[:2])
     with tempfile.TemporaryDirectory() as scratch:
-        packages = build_all(Path(scratch), PYTHON_VERSION=version, BYTECODE_PYTHON=sys.executable)
+        packages = build_all(
+            Path(scratch) / "packages", PYTHON_VERSION=major_minor, BYTECODE_PYTHON=python
+        )
+        runtime = runtime_dir(Path(scratch) / "runtime", python)
         probes = {
             f"floor:{','.join(c)}": (floor_code(c), packages["RedisSecretFunction"])
             for c in set(CLIENTS.values())
@@ -89,29 +115,32 @@ def main() -> int:
         samples: dict[str, list[float]] = {name: [] for name in probes}
         for _ in range(RUNS):
             for name, (code, package) in probes.items():
-                samples[name].append(measure(code, package))
+                samples[name].append(measure(python, code, package, runtime))
     medians = {name: statistics.median(values) for name, values in samples.items()}
     floors = {name: medians[f"floor:{','.join(CLIENTS[name])}"] for name in FUNCTIONS}
     single = medians["floor:secretsmanager"]
     ratios = {name: medians[name] / floors[name] for name in FUNCTIONS}
-    results = {
-        "python": platform.python_version(),
-        "runs": RUNS,
-        "target_ratio": TARGET_RATIO,
-        "functions": {
-            name: {
-                "median_seconds": medians[name],
-                "floor_clients": list(CLIENTS[name]),
-                "floor_median_seconds": floors[name],
-                "ratio": ratios[name],
-                "ratio_to_single_client_floor": medians[name] / single,
-            }
-            for name in FUNCTIONS
+    write(
+        "cold_init",
+        {
+            "python": version,
+            "lambda_runtime_python": major_minor == "3.13",
+            "runs": RUNS,
+            "target_ratio": TARGET_RATIO,
+            "functions": {
+                name: {
+                    "median_seconds": medians[name],
+                    "floor_clients": list(CLIENTS[name]),
+                    "floor_median_seconds": floors[name],
+                    "ratio": ratios[name],
+                    "ratio_to_single_client_floor": medians[name] / single,
+                }
+                for name in FUNCTIONS
+            },
         },
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "cold_init.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"cold init, median of {RUNS} (Python {platform.python_version()})")
+        started,
+    )
+    print(f"cold init, median of {RUNS} (Python {version}, {python})")
     print("floor: import boto3 and create the same clients; vs 1 client: just secretsmanager")
     print(f"{'function':<22}{'init s':>8}{'floor s':>9}{'ratio':>7}{'vs 1 client':>13}")
     for name in FUNCTIONS:

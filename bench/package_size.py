@@ -1,7 +1,8 @@
 """Zipped size of each function's deployment package, built exactly as `sam build` builds it.
 
 Runs functions/Makefile (the `build-<LogicalId>` targets SAM calls) into temporary
-directories, zips each result as SAM would, and compares it with the 1 MB budget. Writes
+directories (for python3.13 with its bytecode, as publishing builds them when the machine has
+that Python), zips each result as SAM would, and compares it with the 1 MB budget. Writes
 bench/results/package_size.json and prints a table.
 
     python -m bench.package_size
@@ -10,7 +11,6 @@ bench/results/package_size.json and prints a table.
 from __future__ import annotations
 
 import io
-import json
 import subprocess
 import sys
 import tempfile
@@ -18,8 +18,8 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+from bench.machine import ROOT, context, lambda_python, python_version, write
+
 #: Logical id in the platform template -> handler module under valohai_cr.handlers.
 FUNCTIONS = {
     "RedisSecretFunction": "redis_secret",
@@ -61,18 +61,24 @@ def zipped_size(directory: Path) -> int:
 
 
 def main() -> int:
+    started = context()
+    python = lambda_python()
+    version = ".".join(python_version(python).split(".")[:2])
     with tempfile.TemporaryDirectory() as scratch:
-        packages = build_all(Path(scratch))
+        packages = build_all(Path(scratch), PYTHON_VERSION=version, BYTECODE_PYTHON=python)
         sizes = {name: zipped_size(directory) for name, directory in packages.items()}
-    results = {
-        "budget_bytes": BUDGET_BYTES,
-        "functions": {
-            name: {"zipped_bytes": size, "within_budget": size <= BUDGET_BYTES}
-            for name, size in sizes.items()
+    write(
+        "package_size",
+        {
+            "budget_bytes": BUDGET_BYTES,
+            "bytecode_for_python": version,
+            "functions": {
+                name: {"zipped_bytes": size, "within_budget": size <= BUDGET_BYTES}
+                for name, size in sizes.items()
+            },
         },
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "package_size.json").write_text(json.dumps(results, indent=2) + "\n")
+        started,
+    )
     print(f"{'function':<24}{'zipped':>12}  budget {BUDGET_BYTES / 1e6:.1f} MB")
     for name, size in sizes.items():
         print(f"{name:<24}{size / 1e3:>9.0f} kB  {'ok' if size <= BUDGET_BYTES else 'OVER'}")

@@ -1,0 +1,99 @@
+"""What the figures were measured on, and helpers every benchmark shares.
+
+Timings on a shared 2-core machine move with its load, so every result file says how loaded the
+machine was while it was measured, and CPU seconds are counted next to wall seconds where a
+figure is bound by CPU.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+#: The functions' runtime (template.yaml): python3.13.
+LAMBDA_PYTHON_VERSION = "3.13"
+
+
+@functools.cache
+def lambda_python() -> str:
+    """A python3.13 that runs (on PATH or under pyenv; a pyenv shim may not run), else the
+    Python running the benchmarks: the figures say which one measured them."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = [shutil.which(f"python{LAMBDA_PYTHON_VERSION}")]
+    candidates += [
+        str(p) for p in sorted(pyenv.glob(f"versions/{LAMBDA_PYTHON_VERSION}*/bin/python3"))
+    ]
+    for candidate in filter(None, candidates):
+        probe = [candidate, "-I", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
+        found = subprocess.run(probe, capture_output=True, text=True, check=False)
+        if found.returncode == 0 and found.stdout.strip() == LAMBDA_PYTHON_VERSION:
+            return candidate
+    return sys.executable
+
+
+def python_version(python: str) -> str:
+    """The full version of an interpreter, e.g. 3.13.0."""
+    return subprocess.run(
+        [python, "-I", "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def context() -> dict[str, Any]:
+    """The machine and its load right now."""
+    one, five, fifteen = os.getloadavg()
+    return {
+        "cpus": os.cpu_count(),
+        "load_average": {"1m": one, "5m": five, "15m": fifteen},
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds every core of the machine has spent busy since boot (Linux /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def median(values: Iterable[float]) -> float:
+    return statistics.median(list(values))
+
+
+def summary(values: list[float]) -> dict[str, Any]:
+    """Median, spread and count of some seconds."""
+    return {
+        "median": median(values),
+        "min": min(values),
+        "max": max(values),
+        "runs": len(values),
+    }
+
+
+def write(name: str, results: dict[str, Any], started: dict[str, Any]) -> Path:
+    """bench/results/<name>.json, with the machine's context at the start and the end."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    document = {**results, "machine": {"start": started, "end": context()}}
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    return path
+
+
+def say(text: str) -> None:
+    print(text, flush=True, file=sys.stdout)

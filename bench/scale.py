@@ -1,0 +1,155 @@
+"""Many Workers launches at once in one account and region: 1, 5 and 20, each size several
+times (interleaved, so that the machine's drift touches every size alike).
+
+Every launch has its own Suffix, RedisSecretName and QueueAddress. For each batch: all
+launches succeed, then all are terminated at once, and Valohai (the stand-in) must have
+received every event of every setup exactly once: queue_address.registered, setup.created,
+setup.deleted, queue_address.deregistered and the DELETE_COMPLETE forwarded as
+stack.status_changed. A redelivered copy of an accepted event is counted (harmless: same
+idempotency key), a missing or doubled event is a failure.
+
+The target is "20 at once take at most 4 x one launch". On the local AWS a launch is all CPU
+(the server, the functions and the stand-in share this machine's cores, and nothing waits on a
+network), so N launches take at least N x (one launch's CPU seconds) / cores even without any
+contention: the result gives that floor and the CPU seconds each batch used (the machine's,
+over the batch), to tell contention from plain work.
+
+Writes bench/results/scale.json.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from typing import Any
+
+from bench.lifecycle import BenchmarkFailure
+from bench.local_platform import WORKERS_PRODUCT, LocalPlatform
+from bench.machine import busy_cpu_seconds, context, median, say, write
+
+SIZES = (1, 5, 20)
+REPEATS = 3
+TARGET_RATIO = 4.0
+#: What Valohai hears about one setup launched and terminated.
+EVENT_TYPES = (
+    "queue_address.registered",
+    "setup.created",
+    "setup.deleted",
+    "queue_address.deregistered",
+    "stack.status_changed",
+)
+#: The stack-status forwarder reports a deletion after the record is final.
+SETTLE_SECONDS = 60.0
+
+
+def _delivered_once(platform: LocalPlatform, stacks: list[str]) -> dict[str, int]:
+    """Wait until every setup's events arrived; fail on a missing or doubled one. Returns the
+    number of redelivered copies the stand-in answered as duplicates."""
+    wanted = set(stacks)
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        counts = Counter(
+            (event.body["stack"]["id"], event.type)
+            for event in platform.standin.receiver.events()
+            if event.body["stack"]["id"] in wanted
+        )
+        doubled = {key: n for key, n in counts.items() if n > 1}
+        if doubled:
+            raise BenchmarkFailure(f"events delivered more than once: {doubled}")
+        missing = [(s, t) for s in stacks for t in EVENT_TYPES if (s, t) not in counts]
+        if not missing:
+            break
+        if time.monotonic() > deadline:
+            raise BenchmarkFailure(f"{len(missing)} events never arrived, e.g. {missing[:3]}")
+        time.sleep(0.2)
+    keys = {
+        event.idempotency_key
+        for event in platform.standin.receiver.events()
+        if event.body["stack"]["id"] in wanted
+    }
+    attempts = [a for a in platform.standin.receiver.attempts() if a.idempotency_key in keys]
+    return {
+        "events": len(keys),
+        "duplicate_deliveries": sum(a.outcome == "duplicate" for a in attempts),
+        "refused_attempts": sum(a.status >= 300 for a in attempts),
+    }
+
+
+def _batch(platform: LocalPlatform, key_pair: str, size: int) -> dict[str, Any]:
+    parameters = [platform.workers_parameters(key_pair) for _ in range(size)]
+    cpu = busy_cpu_seconds()
+    launched = platform.launch_many(WORKERS_PRODUCT, parameters)
+    launch_cpu = busy_cpu_seconds() - cpu
+    failed = [t.outcome.errors for t in launched if not t.outcome.succeeded]
+    if failed:
+        raise BenchmarkFailure(f"{len(failed)} of {size} launches failed, e.g. {failed[0]}")
+    outcomes = [t.outcome for t in launched]
+    cpu = busy_cpu_seconds()
+    terminated = platform.terminate_many(outcomes)
+    terminate_cpu = busy_cpu_seconds() - cpu
+    if not all(t.outcome.succeeded for t in terminated):
+        raise BenchmarkFailure(f"terminating {size} launches failed")
+    stacks = [str(o.stack_id) for o in outcomes]
+    return {
+        "launch_seconds": max(t.seconds for t in launched),
+        "launch_cpu_seconds": launch_cpu,
+        "each_launch_seconds": sorted(t.seconds for t in launched),
+        "terminate_seconds": max(t.seconds for t in terminated),
+        "terminate_cpu_seconds": terminate_cpu,
+        "notifications": _delivered_once(platform, stacks),
+    }
+
+
+def run(platform: LocalPlatform) -> None:
+    started = context()
+    say(f"scale: {', '.join(map(str, SIZES))} Workers launches at once, {REPEATS} times each")
+    key_pair = platform.key_pair()
+    _batch(platform, key_pair, 1)  # the functions' environments start: not measured
+    batches: dict[int, list[dict[str, Any]]] = {size: [] for size in SIZES}
+    for _ in range(REPEATS):
+        for size in SIZES:
+            batches[size].append(_batch(platform, key_pair, size))
+    cores = os.cpu_count() or 1
+    sizes: dict[str, Any] = {}
+    for size, runs in batches.items():
+        sizes[str(size)] = {
+            "launch_seconds": median(r["launch_seconds"] for r in runs),
+            "launch_cpu_seconds": median(r["launch_cpu_seconds"] for r in runs),
+            "terminate_seconds": median(r["terminate_seconds"] for r in runs),
+            "terminate_cpu_seconds": median(r["terminate_cpu_seconds"] for r in runs),
+            "duplicate_deliveries": sum(r["notifications"]["duplicate_deliveries"] for r in runs),
+            "events_delivered_once": sum(r["notifications"]["events"] for r in runs),
+            "runs": runs,
+        }
+    one = sizes["1"]
+    for size, figures in zip(SIZES, sizes.values(), strict=True):
+        figures["launch_ratio_to_one"] = figures["launch_seconds"] / one["launch_seconds"]
+        figures["terminate_ratio_to_one"] = figures["terminate_seconds"] / one["terminate_seconds"]
+        # N launches that each cost what one costs alone, spread perfectly over the cores.
+        figures["cpu_floor_seconds"] = size * one["launch_cpu_seconds"] / cores
+        figures["launch_seconds_over_cpu_floor"] = (
+            figures["launch_seconds"] / figures["cpu_floor_seconds"]
+        )
+    largest = sizes[str(SIZES[-1])]
+    write(
+        "scale",
+        {
+            "description": (
+                "Workers launches at once through Service Catalog on the local AWS: median of "
+                f"{REPEATS} batches per size; every launch succeeded and every notification "
+                "arrived exactly once"
+            ),
+            "target_ratio": TARGET_RATIO,
+            "cores": cores,
+            "within_target": largest["launch_ratio_to_one"] <= TARGET_RATIO,
+            "sizes": sizes,
+        },
+        started,
+    )
+    for label, figures in sizes.items():
+        say(
+            f"  {label:>2} at once: launch {figures['launch_seconds']:.2f} s "
+            f"({figures['launch_ratio_to_one']:.1f} x one; CPU floor "
+            f"{figures['cpu_floor_seconds']:.2f} s), terminate {figures['terminate_seconds']:.2f} s"
+        )

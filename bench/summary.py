@@ -1,0 +1,243 @@
+"""bench/results/README.md: one table of every figure against its target, from the JSON files
+the benchmarks wrote, then the detail of each. The project README links here.
+
+    python -m bench.summary
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bench.machine import RESULTS
+
+TABLE = RESULTS / "README.md"
+REQUESTS = ("Create", "Update", "Delete")
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def _machine(results: dict[str, Any]) -> str:
+    start, end = results["machine"]["start"], results["machine"]["end"]
+    load = (start["load_average"]["1m"], end["load_average"]["1m"])
+    return (
+        f"{start['measured_at']}, {start['cpus']} CPUs, load average (1 min) {load[0]:.2f} at "
+        f"the start, {load[1]:.2f} at the end"
+    )
+
+
+def _cold_init(results: dict[str, Any]) -> tuple[list[str], list[str]]:
+    functions = results["functions"]
+    worst = max(functions.values(), key=lambda f: f["ratio"])["ratio"]
+    target = results["target_ratio"]
+    rows = [
+        f"| 1 | Cold init vs `import boto3` + the same clients (Python {results['python']}) | "
+        f"{min(f['ratio'] for f in functions.values()):.2f}-{worst:.2f} x | "
+        f"<= {target} x | {_met(worst <= target)} |"
+    ]
+    detail = [
+        f"### 1. Cold init (Python {results['python']}, median of {results['runs']})",
+        "",
+        f"Measured {_machine(results)}.",
+        "",
+        "| function | init s | floor s | ratio | vs 1 client |",
+        "|---|---:|---:|---:|---:|",
+        *(
+            f"| {name} | {f['median_seconds']:.3f} | {f['floor_median_seconds']:.3f} | "
+            f"{f['ratio']:.2f} | {f['ratio_to_single_client_floor']:.2f} |"
+            for name, f in functions.items()
+        ),
+    ]
+    return rows, detail
+
+
+def _latency(results: dict[str, Any]) -> tuple[list[str], list[str]]:
+    resources = results["resources"]
+    target = results["delete_target_seconds"]
+    slowest_delete = max(r["Delete"]["median"] for r in resources.values())
+    rows = [
+        f"| 2 | Handler latency, event to response (slowest median Delete) | "
+        f"{slowest_delete:.3f} s | Delete <= {target:g} s (crhelper's default sleeps "
+        f"{results['crhelper_default_delete_sleep_seconds']:g} s) | "
+        f"{_met(results['delete_within_target'])} |"
+    ]
+    detail = [
+        "### 2. Handler latency on the local AWS (seconds, median / max; first = cold start)",
+        "",
+        f"Measured {_machine(results)}.",
+        "",
+        "| custom resource | " + " | ".join(REQUESTS) + " | first Create |",
+        "|---|---:|---:|---:|---:|",
+        *(
+            f"| {kind} | "
+            + " | ".join(
+                f"{r[k]['median']:.3f} / {r[k]['max']:.3f} ({r[k]['runs']})" if k in r else "-"
+                for k in REQUESTS
+            )
+            + f" | {r['Create']['first']:.3f} |"
+            for kind, r in resources.items()
+        ),
+    ]
+    return rows, detail
+
+
+def _package_size(results: dict[str, Any]) -> tuple[list[str], list[str]]:
+    sizes = {name: f["zipped_bytes"] for name, f in results["functions"].items()}
+    budget = results["budget_bytes"]
+    rows = [
+        f"| 3 | Deployment package, zipped (largest) | {max(sizes.values()) / 1e3:.0f} kB | "
+        f"<= {budget / 1e6:g} MB | {_met(max(sizes.values()) <= budget)} |"
+    ]
+    detail = [
+        "### 3. Package size (zipped, as `sam build` builds it)",
+        "",
+        "| function | kB |",
+        "|---|---:|",
+        *(f"| {name} | {size / 1e3:.0f} |" for name, size in sizes.items()),
+    ]
+    return rows, detail
+
+
+def _launch(results: dict[str, Any], demo: dict[str, Any] | None) -> tuple[list[str], list[str]]:
+    launch = results["launch_seconds"]
+    rows = [
+        f"| 4 | One Workers launch, request to record SUCCEEDED (warm; cold) | "
+        f"{launch['median']:.2f} s; {results['cold_launch_seconds']:.2f} s | - | - |"
+    ]
+    detail = [
+        f"### 4. A launch, and the whole demo (median of {launch['runs']} warm runs)",
+        "",
+        f"Measured {_machine(results)}.",
+        "",
+        "Publishing the platform: "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in results["publish_seconds"].items())
+        + f". IAM product launch {results['iam_launch_seconds']:.2f} s. Workers: launch "
+        f"{launch['median']:.2f} s, update {results['update_seconds']['median']:.2f} s, "
+        f"terminate {results['terminate_seconds']['median']:.2f} s.",
+        "",
+        "Where a Workers launch's time goes (root stack resources; nested stacks count as one):",
+        "",
+        "| resource | starts at s | takes s |",
+        "|---|---:|---:|",
+        *(
+            f"| {name} | {p['start']:.3f} | {p['seconds']:.3f} |"
+            for name, p in sorted(
+                results["launch_phases_median"].items(), key=lambda item: item[1]["start"]
+            )
+        ),
+    ]
+    if demo is not None:
+        total = demo["total_seconds"]
+        rows.append(
+            f"| 4 | `make demo`, whole (median of {total['runs']}) | {total['median']:.1f} s | "
+            "- | - |"
+        )
+        detail += [
+            "",
+            f"`make demo` by phase (median of {total['runs']} runs, measured {_machine(demo)}):",
+            "",
+            "| phase | s |",
+            "|---|---:|",
+            *(f"| {name} | {s:.2f} |" for name, s in demo["phases_median"].items()),
+        ]
+    return rows, detail
+
+
+def _scale(results: dict[str, Any]) -> tuple[list[str], list[str]]:
+    sizes = results["sizes"]
+    largest = sizes[max(sizes, key=int)]
+    rows = [
+        f"| 5 | {max(sizes, key=int)} Workers launches at once vs one (all succeeded, every "
+        f"notification once) | {largest['launch_ratio_to_one']:.1f} x (CPU floor "
+        f"{largest['cpu_floor_seconds'] / sizes['1']['launch_seconds']:.1f} x) | "
+        f"<= {results['target_ratio']:g} x | {_met(results['within_target'])} |"
+    ]
+    detail = [
+        "### 5. Launches at once in one account and region",
+        "",
+        f"Measured {_machine(results)}.",
+        "",
+        "| at once | launch s | x one | CPU floor s | over floor | terminate s | "
+        "events once | duplicate deliveries |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *(
+            f"| {n} | {s['launch_seconds']:.2f} | {s['launch_ratio_to_one']:.1f} | "
+            f"{s['cpu_floor_seconds']:.2f} | {s['launch_seconds_over_cpu_floor']:.2f} | "
+            f"{s['terminate_seconds']:.2f} | {s['events_delivered_once']} | "
+            f"{s['duplicate_deliveries']} |"
+            for n, s in sizes.items()
+        ),
+        "",
+        "On the local AWS one warm launch is CPU work from start to end (the server, the "
+        "functions and the stand-in share this machine; nothing waits on a network), so N "
+        f"launches cannot take less than N x one launch's CPU seconds / {results['cores']} cores "
+        "(the CPU floor). The ratio to one launch is bounded by that floor on a small machine; "
+        "how close a batch comes to its floor shows the contention the launches add.",
+    ]
+    return rows, detail
+
+
+def render() -> str:
+    rows: list[str] = []
+    details: list[str] = []
+    for name, part in (
+        ("cold_init", _cold_init),
+        ("handler_latency", _latency),
+        ("package_size", _package_size),
+    ):
+        results = _load(name)
+        if results is not None:
+            row, detail = part(results)
+            rows += row
+            details += [*detail, ""]
+    launch = _load("launch")
+    if launch is not None:
+        row, detail = _launch(launch, _load("demo"))
+        rows += row
+        details += [*detail, ""]
+    scale = _load("scale")
+    if scale is not None:
+        row, detail = _scale(scale)
+        rows += row
+        details += [*detail, ""]
+    costs = sorted(p.name for p in RESULTS.glob("cost*") if p.is_file())
+    if costs:
+        rows.append(
+            "| 6 | Monthly cost of one setup, by component | "
+            + ", ".join(f"[{name}]({name})" for name in costs)
+            + " | - | - |"
+        )
+    return (
+        "\n".join(
+            [
+                "# Benchmark results",
+                "",
+                "Written by `make bench` (`python -m bench`). Each figure is a median of several "
+                "runs, or a ratio of medians measured side by side in the same run; the JSON files "
+                "here hold every run and the machine's load while it was measured.",
+                "",
+                "| # | what | figure | target | met |",
+                "|---|---|---|---|---|",
+                *rows,
+                "",
+                *details,
+            ]
+        ).rstrip("\n")
+        + "\n"
+    )
+
+
+def main() -> int:
+    TABLE.write_text(render())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -52,6 +52,16 @@ _KNOWN = (
 Resolver = Callable[[str], Collection[str]]
 
 
+def _address(value: Any) -> str | None:
+    """`value` as a queue address, or None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return dns_name(value)
+    except PropertyError:
+        return None
+
+
 def resolve_ipv4(name: str) -> set[str]:
     """The A records of `name` as the Lambda's resolver sees them (none while it fails)."""
     try:
@@ -177,13 +187,16 @@ class QueueAddressProvider:
         return self._result(record)
 
     def delete(self, event: CloudFormationCustomResourceEvent, work: Work) -> Result:
-        address = event.physical_resource_id
-        result = Result(address, {})
-        try:
-            dns_name(address)
-        except PropertyError:
+        result = Result(event.physical_resource_id, {})
+        address = _address(event.physical_resource_id) or _address(
+            event.resource_properties.get("QueueAddress")
+        )
+        if address is None:
             log.info("Nothing to delete: the Create never bound an address")
             return result
+        # Without the address as its id, the Create ended before answering (its deadline came):
+        # it may have claimed and registered the address in its properties, and the record
+        # says whether it did.
         record = self._read(address, work)
         if record is None or not record.belongs_to(event):
             log.info("Not deregistering %s: this resource did not register it", address)

@@ -275,6 +275,21 @@ def test_delete_of_what_this_stack_never_registered_succeeds_and_sends_nothing(
     assert standin.receiver.attempts() == []
 
 
+def test_delete_after_a_create_that_never_answered_releases_what_it_claimed(
+    invoke: Invoker, props: dict[str, Any], standin: StandIn
+) -> None:
+    """A Create cut off by its Lambda deadline after claiming the address answered FAILED with
+    a generated id (crhelper's timer): the rollback Delete still frees the address."""
+    invoke("Create", props)
+
+    response = invoke("Delete", props, physical_id="valohai-setup_QueueAddress_ABCD1234")
+
+    assert response["Status"] == "SUCCESS"
+    assert record() is None
+    assert bound_ip(standin) is None
+    assert len(standin.receiver.events("queue_address.deregistered")) == 1
+
+
 def test_delete_leaves_another_stacks_binding_alone(
     invoke: Invoker, props: dict[str, Any], standin: StandIn
 ) -> None:

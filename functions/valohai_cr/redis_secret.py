@@ -129,8 +129,13 @@ class RedisSecretProvider:
         arn = event.physical_resource_id
         result = Result(arn, {})
         if ":secretsmanager:" not in arn:
-            log.info("Nothing to delete: the Create never made a secret")
-            return result
+            # The Create ended without naming a secret: it failed, or its deadline came after
+            # it made one. Such a secret has the name in the properties and this stack's tag.
+            try:
+                arn = SecretSettings.parse(event.resource_properties).name
+            except ResourceFailure:
+                log.info("Nothing to delete: the Create never made a secret")
+                return result
         secret = self._describe(arn, work)
         if secret is None or "DeletedDate" in secret:
             log.info("Nothing to delete: the secret is gone or already scheduled for deletion")
@@ -144,9 +149,9 @@ class RedisSecretProvider:
             window = 7
         with work.step(f"deleting the secret {secret['Name']}"):
             if window == 0:
-                self._secrets.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+                self._secrets.delete_secret(SecretId=secret["ARN"], ForceDeleteWithoutRecovery=True)
             else:
-                self._secrets.delete_secret(SecretId=arn, RecoveryWindowInDays=window)
+                self._secrets.delete_secret(SecretId=secret["ARN"], RecoveryWindowInDays=window)
         return result
 
     def _ensure(

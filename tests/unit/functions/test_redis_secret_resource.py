@@ -182,6 +182,23 @@ def test_rollback_delete_after_a_failed_create_succeeds(invoke: Invoker) -> None
     assert rollback["Status"] == "SUCCESS"
 
 
+def test_delete_after_a_create_that_never_answered_removes_the_secret_it_made(
+    invoke: Invoker,
+) -> None:
+    """A Create cut off by its Lambda deadline after making the secret answered FAILED with a
+    generated id (crhelper's timer): the rollback Delete still removes it, so that the name
+    is free for the next launch."""
+    arn = invoke("Create", {"RecoveryWindowInDays": "0"})["PhysicalResourceId"]
+
+    rollback = invoke(
+        "Delete", {"RecoveryWindowInDays": "0"}, physical_id="valohai-setup_RedisSecret_ABCD1234"
+    )
+
+    assert rollback["Status"] == "SUCCESS"
+    with pytest.raises(secrets().exceptions.ResourceNotFoundException):
+        secrets().describe_secret(SecretId=arn)
+
+
 def test_delete_leaves_a_secret_of_another_stack_alone(invoke: Invoker) -> None:
     arn = invoke("Create", {}, stack_id=OTHER_STACK_ID)["PhysicalResourceId"]
 

@@ -1,0 +1,241 @@
+"""The customer admin, Valohai's stand-in and the checks every reliability test makes.
+
+A launch under a fault must end in a defined state (success, or a failure whose cause is in the
+record, rolled back completely), within the ServiceTimeout of the resource that met the fault;
+and Valohai must receive every event of the setup exactly once, eventually.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from valohai_hybrid.catalog import Catalog, Outcome
+from valohai_hybrid.localaws.testing import LocalAwsHandle
+from valohai_hybrid.publish import Published, PublishOptions, publish
+from valohai_hybrid.standin import ReceivedEvent, StandIn
+
+ROOT = Path(__file__).resolve().parents[3]
+#: A region no other test package uses: the platform's names are per account and region.
+REGION = "us-west-2"
+SETUP_TOKEN = "reliability-setup-token-5Rk8Qw2Zm7Xv4Np9Ld3T"
+VALOHAI_PRINCIPAL = "arn:aws:iam::905675611115:user/valohai-customer-reliability"
+IAM_PRODUCT = "Valohai Hybrid IAM"
+WORKERS_PRODUCT = "Valohai Hybrid Workers"
+#: ServiceTimeout of the custom resources in main.yml (QueueAddressRegistration's with the
+#: default QueueDnsWaitSeconds): no operation may take longer than the longest of them.
+NOTIFICATION_SERVICE_TIMEOUT = 120
+QUEUE_ADDRESS_SERVICE_TIMEOUT = 360
+#: What Valohai hears about a setup that was launched and terminated.
+LIFE_EVENTS = (
+    "queue_address.registered",
+    "setup.created",
+    "setup.deleted",
+    "queue_address.deregistered",
+    "stack.status_changed",
+)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll `check` until it returns something truthy (asynchronous deliveries settle)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+@dataclass
+class Admin:
+    """The customer's admin: an IAM user with its own access key, associated with the
+    portfolio, launching through Service Catalog as `valohai-hybrid launch` does."""
+
+    arn: str
+    session: boto3.Session
+    endpoint_url: str
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, local_aws: LocalAwsHandle) -> Admin:
+        iam = local_aws.client("iam")
+        name = unique("reliability-admin")
+        arn = str(iam.create_user(UserName=name)["User"]["Arn"])
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        session = boto3.Session(
+            aws_access_key_id=key["AccessKeyId"],
+            aws_secret_access_key=key["SecretAccessKey"],
+            region_name=REGION,
+        )
+        return cls(arn, session, local_aws.endpoint_url)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self.session.client(
+                service,  # type: ignore[call-overload]
+                endpoint_url=self.endpoint_url,
+            )
+        return self._clients[service]
+
+    def catalog(self, timeout: float = QUEUE_ADDRESS_SERVICE_TIMEOUT) -> Catalog:
+        """Service Catalog as this admin; `wait` gives up (StillRunning) after `timeout` s."""
+        return Catalog(self.client, poll_seconds=0.1, timeout=timeout)
+
+
+@contextmanager
+def pointed_at(local_aws: LocalAwsHandle) -> Iterator[None]:
+    """AWS_ENDPOINT_URL at the local AWS while publishing: how a maintainer runs the demo."""
+    saved = os.environ.get("AWS_ENDPOINT_URL")
+    os.environ["AWS_ENDPOINT_URL"] = local_aws.endpoint_url
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("AWS_ENDPOINT_URL", None)
+        else:
+            os.environ["AWS_ENDPOINT_URL"] = saved
+
+
+def publish_platform(local_aws: LocalAwsHandle, **options: Any) -> Published:
+    """`valohai-hybrid publish` of this checkout against the local AWS, quietly."""
+    with pointed_at(local_aws):
+        return publish(
+            PublishOptions(
+                project_dir=ROOT,
+                region=REGION,
+                sam=ROOT / ".tools" / "sam" / "bin" / "sam",
+                verbose=False,
+                **options,
+            ),
+            log=lambda _: None,
+        )
+
+
+@dataclass
+class Launcher:
+    """Launches of the Workers product, each with names of its own."""
+
+    admin: Admin
+    iam: Outcome
+    key_pair: str
+
+    def parameters(self, valohai: StandIn | str, **overrides: str) -> dict[str, str]:
+        """A launch reporting to `valohai` (a running stand-in, or the URL of one to come)."""
+        suffix = unique("rel")
+        return {
+            "ValohaiMasterRoleARN": self.iam.outputs["ValohaiMasterRoleARN"],
+            "QueueAddress": f"{suffix}.vqueue.net",
+            "SetupToken": SETUP_TOKEN,
+            "KeyPair": self.key_pair,
+            "ValohaiApiUrl": valohai if isinstance(valohai, str) else valohai.url,
+            "Suffix": suffix,
+            "RedisSecretName": f"ValohaiRedisSecret-{suffix}",
+            **overrides,
+        }
+
+    def launch(
+        self, parameters: Mapping[str, str], timeout: float = QUEUE_ADDRESS_SERVICE_TIMEOUT
+    ) -> Outcome:
+        """Launch and wait for the final record; StillRunning after `timeout` s is a hang."""
+        catalog = self.admin.catalog(timeout)
+        return catalog.wait(catalog.launch(WORKERS_PRODUCT, unique("setup"), parameters))
+
+    def terminate(self, outcome: Outcome) -> Outcome:
+        catalog = self.admin.catalog()
+        return catalog.wait(catalog.terminate(outcome.provisioned_product_id))
+
+
+def events_of(standin: StandIn, stack_id: str | None) -> list[ReceivedEvent]:
+    """What the stand-in accepted (signature verified) about one stack, oldest first."""
+    return [e for e in standin.receiver.events() if e.body["stack"]["id"] == stack_id]
+
+
+def delivered_exactly_once(
+    standin: StandIn, stack_id: str | None, types: tuple[str, ...], timeout: float = 30.0
+) -> list[ReceivedEvent]:
+    """Wait until each of `types` arrived for the stack; none may arrive twice (with two
+    idempotency keys) and no other type may arrive."""
+
+    def arrived() -> list[ReceivedEvent] | None:
+        received = events_of(standin, stack_id)
+        counts = Counter(e.type for e in received)
+        assert all(n == 1 for n in counts.values()), f"delivered more than once: {counts}"
+        assert set(counts) <= set(types), f"unexpected events: {set(counts) - set(types)}"
+        return received if set(counts) == set(types) else None
+
+    received: list[ReceivedEvent] = eventually(arrived, timeout, f"the events {types}")
+    return received
+
+
+def nothing_left(
+    local_aws: LocalAwsHandle, outcome: Outcome, parameters: Mapping[str, str]
+) -> None:
+    """A failed launch rolled back: no network, machine, address, role, record or secret of
+    it remains (the retained data bucket may, empty)."""
+    product_arn = [
+        {
+            "Name": "tag:aws:servicecatalog:provisionedProductArn",
+            "Values": [
+                f"arn:aws:servicecatalog:{REGION}:{_account(local_aws)}:stack/"
+                f"{outcome.provisioned_product_name}/{outcome.provisioned_product_id}"
+            ],
+        }
+    ]
+    ec2 = local_aws.client("ec2", REGION)
+    assert ec2.describe_vpcs(Filters=product_arn)["Vpcs"] == []
+    assert ec2.describe_addresses(Filters=product_arn)["Addresses"] == []
+    assert ec2.describe_security_groups(Filters=product_arn)["SecurityGroups"] == []
+    machines = ec2.describe_instances(Filters=product_arn)["Reservations"]
+    assert {i["State"]["Name"] for r in machines for i in r["Instances"]} <= {"terminated"}
+    assert _gone(local_aws.client("iam").get_role, RoleName=_multipart_role(parameters))
+    ssm = local_aws.client("ssm", REGION)
+    record = f"/valohai-hybrid/queue-address/{parameters['QueueAddress']}"
+    assert _gone(ssm.get_parameter, Name=record)
+    live = {
+        s["Name"] for s in local_aws.client("secretsmanager", REGION).list_secrets()["SecretList"]
+    }
+    assert parameters["RedisSecretName"] not in live
+    s3 = local_aws.client("s3", REGION)
+    bucket = f"valohai-data-{parameters['Suffix']}"
+    assert _gone(s3.head_bucket, Bucket=bucket) or not s3.list_objects_v2(Bucket=bucket).get(
+        "Contents"
+    )
+
+
+def stack_status(local_aws: LocalAwsHandle, outcome: Outcome) -> str:
+    (stack,) = local_aws.client("cloudformation", REGION).describe_stacks(
+        StackName=outcome.stack_id
+    )["Stacks"]
+    return str(stack["StackStatus"])
+
+
+def _multipart_role(parameters: Mapping[str, str]) -> str:
+    return f"ValohaiS3MultipartRole-{parameters['Suffix']}"
+
+
+def _account(local_aws: LocalAwsHandle) -> str:
+    return str(local_aws.client("sts", REGION).get_caller_identity()["Account"])
+
+
+def _gone(call: Callable[..., Any], **request: Any) -> bool:
+    try:
+        call(**request)
+    except ClientError:
+        return True
+    return False

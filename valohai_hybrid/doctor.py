@@ -17,8 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 REDIS_PORT = 63790
 CERTIFICATE_MIN_DAYS = 14
+#: The platform stack's durable path for notifications (template.yaml names them).
+REDELIVERY_QUEUE = "valohai-hybrid-redelivery"
+REDELIVERY_DEAD_LETTERS = "valohai-hybrid-redelivery-dlq"
 HEALTHY_STACK = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE"}
 
 Resolver = Callable[[str], set[str]]
@@ -65,30 +70,22 @@ class DoctorError(Exception):
 
 
 def find_setup(clients: Callable[[str], Any], name: str) -> Setup:
-    """A stack by name or id, or a provisioned product by name or id (pp-...)."""
-    stack_id = name
-    catalog = clients("servicecatalog")
+    """A provisioned product by name or id (pp-...), else a stack by name or id."""
+    from .catalog import Catalog, NothingChanged
+
     try:
-        if name.startswith("pp-"):
-            detail = catalog.describe_provisioned_product(Id=name)
-        else:
-            detail = catalog.describe_provisioned_product(Name=name)
-    except Exception:  # not a provisioned product (or no Service Catalog access): try a stack
-        detail = None
-    if detail is not None:
-        outputs = catalog.get_provisioned_product_outputs(
-            ProvisionedProductId=detail["ProvisionedProductDetail"]["Id"]
-        )["Outputs"]
-        stack_id = next(
-            (o["OutputValue"] for o in outputs if o["OutputKey"] == "CloudformationStackARN"), name
-        )
+        stack_id = Catalog(clients).describe(name).stack_id or name
+    except NothingChanged:
+        stack_id = name  # not launched from Service Catalog: a stack of its own
     try:
         stack = clients("cloudformation").describe_stacks(StackName=stack_id)["Stacks"][0]
-    except Exception as exc:
+    except ClientError as error:
+        if "does not exist" not in str(error):
+            raise
         raise DoctorError(
             f"no stack or provisioned product named {name!r} in this account and region "
             "(check --region and your credentials)"
-        ) from exc
+        ) from error
     return Setup(
         stack_name=stack["StackName"],
         status=stack["StackStatus"],
@@ -108,7 +105,7 @@ def diagnose(clients: Callable[[str], Any], setup: Setup, options: Options) -> l
         lambda: _dns(setup, options),
         lambda: _tls(setup, options),
         lambda: _redis(setup, options, password),
-        lambda: _notification(setup),
+        lambda: _notification(clients, setup),
     ]
     for step in steps:
         try:
@@ -116,6 +113,17 @@ def diagnose(clients: Callable[[str], Any], setup: Setup, options: Options) -> l
         except LookupError as exc:
             checks.append(
                 Check("setup outputs", False, str(exc), "update the product to a current release")
+            )
+        except ClientError as exc:
+            checks.append(
+                Check(
+                    "a check could not read the setup",
+                    False,
+                    str(exc),
+                    "run doctor as an identity that may read the setup's EC2, IAM, Secrets "
+                    "Manager and SQS resources (ReadOnlyAccess suffices, plus "
+                    "secretsmanager:GetSecretValue on the Redis secret)",
+                )
             )
     return checks
 
@@ -201,11 +209,11 @@ def _secret(clients: Callable[[str], Any], setup: Setup, password: list[str]) ->
     arn = setup.output("RedisSecretArn")
     try:
         described = secrets.describe_secret(SecretId=arn)
-    except Exception:
+    except ClientError as error:
         return Check(
             "Redis secret exists, tagged valohai=1, readable by the queue role",
             False,
-            f"{arn} cannot be read",
+            f"{arn} cannot be read ({error.response.get('Error', {}).get('Code')})",
             "update the stack: its ValohaiRedisSecret resource creates the secret again",
         )
     tags = {t["Key"]: t["Value"] for t in described.get("Tags", [])}
@@ -351,6 +359,8 @@ _CERT_FIX = (
 
 def _redis(setup: Setup, options: Options, password: list[str]) -> Check:
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
     name = "Redis AUTH with the secret's password answers PING"
     if not password:
@@ -365,6 +375,9 @@ def _redis(setup: Setup, options: Options, password: list[str]) -> Check:
         ssl_check_hostname=False,  # the TLS check above verified the name already
         socket_timeout=options.timeout,
         socket_connect_timeout=options.timeout,
+        # One honest attempt: redis-py otherwise retries a refused password or connection
+        # three times with backoff, which only delays the verdict.
+        retry=Retry(NoBackoff(), 0),
     )
     try:
         answered = client.ping()
@@ -382,18 +395,64 @@ def _redis(setup: Setup, options: Options, password: list[str]) -> Check:
     return Check(name, bool(answered), "PONG" if answered else "no answer", "")
 
 
-def _notification(setup: Setup) -> Check:
+def _notification(clients: Callable[[str], Any], setup: Setup) -> Check:
+    """The hand-off of the last stack operation; one queued then is fine once the platform's
+    redelivery queue has emptied (queues hold no per-setup view, so any waiting event counts)."""
+    name = "the last notification reached Valohai"
     delivery = setup.output("ValohaiNotificationDelivery")
-    ok = delivery == "delivered"
-    return Check(
-        "the last notification reached Valohai",
-        ok,
-        f"last hand-off: {delivery}",
-        ""
-        if ok
-        else "it waits in the platform's redelivery queue and is sent again automatically; "
-        "if Valohai stays unreachable, check ValohaiApiUrl and the setup token",
-    )
+    if delivery == "delivered":
+        return Check(name, True, "last hand-off: delivered")
+    if delivery != "queued":
+        return Check(
+            name,
+            False,
+            f"last hand-off: {delivery} (it could not even be queued)",
+            "update the stack with any change to send it again; check that the platform stack "
+            "is deployed in this region",
+        )
+    sqs = clients("sqs")
+    try:
+        waiting = _queued(sqs, REDELIVERY_QUEUE)
+        given_up = _queued(sqs, REDELIVERY_DEAD_LETTERS)
+    except ClientError as error:
+        return Check(
+            name,
+            False,
+            f"last hand-off: queued; the redelivery queue cannot be read ({error})",
+            "publish the platform stack in this region, or let doctor read "
+            f"{REDELIVERY_QUEUE} (sqs:GetQueueUrl, sqs:GetQueueAttributes)",
+        )
+    if given_up:
+        return Check(
+            name,
+            False,
+            f"last hand-off: queued; {given_up} event(s) were given up on after a day of "
+            f"attempts and wait in {REDELIVERY_DEAD_LETTERS}",
+            "check ValohaiApiUrl and the setup token with Valohai, then move the events back "
+            f"to {REDELIVERY_QUEUE} (SQS dead-letter queue redrive)",
+        )
+    if waiting:
+        return Check(
+            name,
+            False,
+            f"last hand-off: queued; {waiting} event(s) wait in {REDELIVERY_QUEUE}",
+            "they are sent again automatically; if Valohai stays unreachable, check "
+            "ValohaiApiUrl and the setup token",
+        )
+    return Check(name, True, "last hand-off: queued, and redelivered since (nothing waits)")
+
+
+def _queued(sqs: Any, queue: str) -> int:
+    url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return sum(int(value) for value in attributes.values())
 
 
 def system_resolver(host: str) -> set[str]:

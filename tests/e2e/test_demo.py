@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 import urllib3
-from conftest import Commands
+from cli_support import Commands
 
 PHASES = {
     "start",

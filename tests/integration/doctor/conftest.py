@@ -1,149 +1,40 @@
-"""One launched setup for every doctor test, and a real queue machine's port for it.
+"""One launched setup for the doctor tests, and a real queue machine's port for it.
 
-The platform is published in a region of its own (publish, as a maintainer does), both products
-are launched through Service Catalog, and a real `redis-server` plays the queue machine: TLS
-only on 127.0.0.1, a certificate for the setup's QueueAddress from a CA made here (trustme),
-and the password the setup's secret holds. Doctor reaches it with --connect-to and trusts the
-CA with --ca-bundle; --resolve answers DNS for the QueueAddress. Each test breaks one thing
-and puts it back.
+Module scope: in a directory without __init__.py, "package" fixtures last the whole session,
+and the IAM product's names are account-wide, so it must be gone when these tests end. The
+platform is published in a region of its own (publish, as a maintainer does), both products
+are launched through Service Catalog, and a real `redis-server` plays the queue machine (see
+doctor_support.QueuePort). Each test breaks one thing and puts it back.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import shutil
-import socket
-import ssl
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
+from doctor_support import (
+    KEY_PAIR,
+    QUEUE_ADDRESS,
+    REGION,
+    ROOT,
+    SETUP_TOKEN,
+    VALOHAI_PRINCIPAL,
+    WORKERS,
+    Launched,
+    QueuePort,
+    workers_parameters,
+)
 
-from valohai_hybrid.catalog import Catalog, Outcome
+from valohai_hybrid.catalog import Catalog
 from valohai_hybrid.localaws.testing import LocalAwsHandle
 from valohai_hybrid.publish import PublishOptions, publish
 from valohai_hybrid.standin import StandIn
 
-ROOT = Path(__file__).resolve().parents[3]
-# A region no other test package uses: the platform's names are fixed per account and region.
-REGION = "ap-southeast-2"
-SETUP_TOKEN = "doctor-it-setup-token-Hw3Kd8Pq2Zm6Tr9Lx4"
-QUEUE_ADDRESS = "doctor-it.vqueue.net"
-VALOHAI_PRINCIPAL = "arn:aws:iam::905675611115:user/valohai-customer-acme"
-KEY_PAIR = "doctor-queue-key"
-WORKERS = "doctor-workers"
-COMMAND = str(Path(sys.executable).parent / "valohai-hybrid")
 
-
-@dataclass
-class Launched:
-    """The setup doctor checks: its provisioned product, stack and outputs."""
-
-    name: str
-    outcome: Outcome
-
-    @property
-    def outputs(self) -> dict[str, str]:
-        return self.outcome.outputs
-
-
-class QueuePort:
-    """redis-server as the queue machine runs it: TLS only, password required."""
-
-    def __init__(self, directory: Path, ca: trustme.CA, password: str) -> None:
-        self.directory = directory
-        self.password = password
-        self.ca_bundle = directory / "ca.pem"
-        ca.cert_pem.write_to_path(str(self.ca_bundle))
-        self.port = _free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.serve(ca.issue_cert(QUEUE_ADDRESS))
-
-    def serve(self, certificate: trustme.LeafCert) -> None:
-        """(Re)start with `certificate`, as the machine does after a renewal."""
-        self.stop()
-        certificate.cert_chain_pems[0].write_to_path(str(self.directory / "cert.pem"))
-        certificate.private_key_pem.write_to_path(str(self.directory / "key.pem"))
-        self.process = subprocess.Popen(
-            [
-                shutil.which("redis-server") or "redis-server",
-                "--port",
-                "0",
-                "--bind",
-                "127.0.0.1",
-                "--tls-port",
-                str(self.port),
-                "--tls-cert-file",
-                str(self.directory / "cert.pem"),
-                "--tls-key-file",
-                str(self.directory / "key.pem"),
-                "--tls-ca-cert-file",
-                str(self.ca_bundle),
-                "--tls-auth-clients",
-                "no",
-                "--requirepass",
-                self.password,
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.directory),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while not self._answers():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not start on 127.0.0.1:{self.port}")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-        self.process = None
-
-    def client(self) -> Any:
-        import redis
-
-        return redis.Redis(
-            host="127.0.0.1",
-            port=self.port,
-            password=self.password,
-            ssl=True,
-            ssl_ca_certs=str(self.ca_bundle),
-            ssl_check_hostname=False,
-        )
-
-    def _answers(self) -> bool:
-        context = ssl.create_default_context(cafile=str(self.ca_bundle))
-        context.check_hostname = False
-        try:
-            with (
-                socket.create_connection(("127.0.0.1", self.port), timeout=1) as raw,
-                context.wrap_socket(raw),
-            ):
-                return True
-        except OSError:
-            return False
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def aws(local_aws: LocalAwsHandle) -> Any:
     def client(service: str) -> Any:
         return local_aws.client(service, REGION)
@@ -151,13 +42,13 @@ def aws(local_aws: LocalAwsHandle) -> Any:
     return client
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def environment(local_aws: LocalAwsHandle) -> dict[str, str]:
     """The shell of the admin running doctor: the local AWS, the setup's region."""
     return {**os.environ, "AWS_ENDPOINT_URL": local_aws.endpoint_url, "AWS_REGION": REGION}
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def catalog(local_aws: LocalAwsHandle, aws: Any) -> Iterator[Catalog]:
     """The platform, published as a maintainer does; Service Catalog as the account's admin."""
     os.environ["AWS_ENDPOINT_URL"] = local_aws.endpoint_url
@@ -181,13 +72,13 @@ def catalog(local_aws: LocalAwsHandle, aws: Any) -> Iterator[Catalog]:
     local_aws.wait_for_stack(stack["StackId"], region=REGION)
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def standin(local_aws: LocalAwsHandle) -> Iterator[StandIn]:
     with StandIn([SETUP_TOKEN], local_aws.state_dir) as server:
         yield server
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def master_role(catalog: Catalog) -> Iterator[str]:
     """The IAM product (one per account), launched for the package."""
     outcome = catalog.wait(
@@ -198,19 +89,7 @@ def master_role(catalog: Catalog) -> Iterator[str]:
     assert catalog.wait(catalog.terminate("doctor-iam")).succeeded
 
 
-def workers_parameters(master: str, standin: StandIn, suffix: str) -> dict[str, str]:
-    return {
-        "ValohaiMasterRoleARN": master,
-        "QueueAddress": QUEUE_ADDRESS if suffix == "doctor-it" else f"{suffix}.vqueue.net",
-        "SetupToken": SETUP_TOKEN,
-        "KeyPair": KEY_PAIR,
-        "Suffix": suffix,
-        "RedisSecretName": f"ValohaiRedisSecret-{suffix}",
-        "ValohaiApiUrl": standin.url,
-    }
-
-
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def setup(catalog: Catalog, master_role: str, standin: StandIn) -> Iterator[Launched]:
     """The Workers product as a customer launched it, shared by every test."""
     values = workers_parameters(master_role, standin, "doctor-it")
@@ -220,12 +99,12 @@ def setup(catalog: Catalog, master_role: str, standin: StandIn) -> Iterator[Laun
     assert catalog.wait(catalog.terminate(WORKERS)).succeeded
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def queue_ca() -> trustme.CA:
     return trustme.CA()
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def queue(
     tmp_path_factory: pytest.TempPathFactory, queue_ca: trustme.CA, setup: Launched, aws: Any
 ) -> Iterator[QueuePort]:
@@ -241,7 +120,3 @@ def fresh_certificate(queue: QueuePort, queue_ca: trustme.CA) -> Iterator[QueueP
     """A test that serves another certificate: the right one is served again afterwards."""
     yield queue
     queue.serve(queue_ca.issue_cert(QUEUE_ADDRESS))
-
-
-def expiring(ca: trustme.CA, name: str, days: float) -> trustme.LeafCert:
-    return ca.issue_cert(name, not_after=dt.datetime.now(dt.UTC) + dt.timedelta(days=days))

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import trustme
-from conftest import (
+from doctor_support import (
     COMMAND,
     QUEUE_ADDRESS,
     ROOT,

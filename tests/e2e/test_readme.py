@@ -119,3 +119,25 @@ def test_the_commands_run_as_written(installed_copy: Path) -> None:
 def test_the_cost_table_is_what_the_cost_model_says() -> None:
     readme = (ROOT / "README.md").read_text()
     assert render_readme(readme, model()) == readme, "run `python -m bench.cost --readme`"
+
+
+def _slug(heading: str) -> str:
+    """The anchor GitHub gives a heading."""
+    return re.sub(r"[^a-z0-9 _-]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize(
+    "document", ["README.md", "docs/cli.md", "docs/security.md"], ids=lambda d: d
+)
+def test_links_lead_somewhere(document: str) -> None:
+    path = ROOT / document
+    text = path.read_text()
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if target.startswith(("http://", "https://")):
+            continue
+        file, _, anchor = target.partition("#")
+        linked = (path.parent / file).resolve() if file else path
+        assert linked.exists(), f"{document}: {target} does not exist"
+        if anchor and linked.suffix == ".md":
+            headings = re.findall(r"^#+ (.+)$", linked.read_text(), re.MULTILINE)
+            assert anchor in {_slug(h) for h in headings}, f"{document}: no heading #{anchor}"

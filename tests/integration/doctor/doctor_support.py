@@ -64,9 +64,15 @@ class QueuePort:
         self.stop()
         certificate.cert_chain_pems[0].write_to_path(str(self.directory / "cert.pem"))
         certificate.private_key_pem.write_to_path(str(self.directory / "key.pem"))
+        server = shutil.which("redis-server")
+        if server is None:
+            raise RuntimeError(
+                "the doctor tests need redis-server (with TLS, as Debian builds it): "
+                "apt-get install redis-server, as .ci/run does"
+            )
         self.process = subprocess.Popen(
             [
-                shutil.which("redis-server") or "redis-server",
+                server,
                 "--port",
                 "0",
                 "--bind",

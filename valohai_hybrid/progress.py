@@ -58,7 +58,8 @@ class Operation:
         running = sum(s.endswith("_IN_PROGRESS") for s in self._latest.values())
         failed = sum(s.endswith("_FAILED") for s in self._latest.values())
         counts = f"{done} done, {running} in progress" + (f", {failed} failed" if failed else "")
-        return f"{self.title}  {self.elapsed:5.1f} s  ({counts})"
+        # The numbers first: a narrow terminal cuts the line's end.
+        return f"{self.elapsed:5.1f} s  {counts}: {self.title}"
 
     def quiet_for(self) -> float:
         return time.monotonic() - self._quiet_since

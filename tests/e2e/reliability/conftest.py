@@ -4,20 +4,27 @@ Service Catalog by the customer's admin as `valohai-hybrid publish` and `launch`
 The redelivery interval is 30 s (its smallest allowed value), so that an event queued while
 Valohai was down is retried within a test's patience. The IAM product's names are per account:
 it is launched once here and terminated when the package is done, as is the platform.
+
+The launch that waits out a whole Valohai outage (more than a minute, mostly idle) starts with
+the suite, in a second region with a platform of its own, and the other tests run meanwhile.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 from reliability_support import (
     IAM_PRODUCT,
-    REGION,
+    OUTAGE_REGION,
     SETUP_TOKEN,
+    UNTIL_THE_LAUNCH_IS_OVER,
     VALOHAI_PRINCIPAL,
     Admin,
     Launcher,
+    Scenario,
+    delete_platform,
     publish_platform,
     unique,
 )
@@ -38,11 +45,7 @@ def platform(local_aws: LocalAwsHandle, admin: Admin) -> Iterator[Published]:
         local_aws, principals=[admin.arn], parameters={"RedeliveryIntervalSeconds": "30"}
     )
     yield published
-    cloudformation = local_aws.client("cloudformation", REGION)
-    (stack,) = cloudformation.describe_stacks(StackName=published.stack_name)["Stacks"]
-    cloudformation.delete_stack(StackName=stack["StackId"])
-    deleted = local_aws.wait_for_stack(stack["StackId"], region=REGION)
-    assert deleted["StackStatus"] == "DELETE_COMPLETE", deleted.get("StackStatusReason")
+    delete_platform(local_aws, published)
 
 
 @pytest.fixture(scope="package")
@@ -71,3 +74,33 @@ def no_faults(local_aws: LocalAwsHandle) -> Iterator[None]:
     """Whatever a test armed at the local AWS is disarmed when it ends."""
     yield
     local_aws.control_delete("faults")
+
+
+@pytest.fixture(scope="package", autouse=True)
+def valohai_down_for_a_whole_launch(
+    request: pytest.FixtureRequest, local_aws: LocalAwsHandle, admin: Admin, launcher: Launcher
+) -> Iterator[Future[Scenario] | None]:
+    """A launch while Valohai refuses every connection until the launch is over, started in
+    the background when test_valohai_faults.py is among the tests to run."""
+    if not any("test_valohai_faults.py" in item.nodeid for item in request.session.items):
+        yield None
+        return
+    elsewhere = admin.in_region(OUTAGE_REGION)
+    published = publish_platform(
+        local_aws,
+        region=OUTAGE_REGION,
+        principals=[admin.arn],
+        parameters={"RedeliveryIntervalSeconds": "30"},
+    )
+    key_pair = unique("reliability-key")
+    elsewhere.client("ec2").create_key_pair(KeyName=key_pair)
+    scenario = Scenario("down for the whole launch", down_for=UNTIL_THE_LAUNCH_IS_OVER)
+    with ThreadPoolExecutor(1) as background:
+        running = background.submit(
+            scenario.run, Launcher(elsewhere, launcher.iam, key_pair), local_aws.state_dir
+        )
+        yield running
+        running.result()
+    if scenario.standin is not None:
+        scenario.standin.stop()
+    delete_platform(local_aws, published)

@@ -8,6 +8,7 @@ and Valohai must receive every event of the setup exactly once, eventually.
 from __future__ import annotations
 
 import os
+import socket
 import time
 import uuid
 from collections import Counter
@@ -23,11 +24,14 @@ from botocore.exceptions import ClientError
 from valohai_hybrid.catalog import Catalog, Outcome
 from valohai_hybrid.localaws.testing import LocalAwsHandle
 from valohai_hybrid.publish import Published, PublishOptions, publish
-from valohai_hybrid.standin import ReceivedEvent, StandIn
+from valohai_hybrid.standin import Attempt, ReceivedEvent, Receiver, StandIn
 
 ROOT = Path(__file__).resolve().parents[3]
 #: A region no other test package uses: the platform's names are per account and region.
 REGION = "us-west-2"
+#: A second one, for the launch that waits out a long Valohai outage while the other tests run
+#: (the faults they inject at the local AWS are for REGION only).
+OUTAGE_REGION = "us-east-2"
 SETUP_TOKEN = "reliability-setup-token-5Rk8Qw2Zm7Xv4Np9Ld3T"
 VALOHAI_PRINCIPAL = "arn:aws:iam::905675611115:user/valohai-customer-reliability"
 IAM_PRODUCT = "Valohai Hybrid IAM"
@@ -85,6 +89,17 @@ class Admin:
         )
         return cls(arn, session, local_aws.endpoint_url)
 
+    def in_region(self, region: str) -> Admin:
+        """The same admin, working in another region."""
+        credentials = self.session.get_credentials()
+        assert credentials is not None
+        session = boto3.Session(
+            aws_access_key_id=credentials.access_key,
+            aws_secret_access_key=credentials.secret_key,
+            region_name=region,
+        )
+        return Admin(self.arn, session, self.endpoint_url)
+
     def client(self, service: str) -> Any:
         if service not in self._clients:
             self._clients[service] = self.session.client(
@@ -112,19 +127,27 @@ def pointed_at(local_aws: LocalAwsHandle) -> Iterator[None]:
             os.environ["AWS_ENDPOINT_URL"] = saved
 
 
-def publish_platform(local_aws: LocalAwsHandle, **options: Any) -> Published:
+def publish_platform(local_aws: LocalAwsHandle, region: str = REGION, **options: Any) -> Published:
     """`valohai-hybrid publish` of this checkout against the local AWS, quietly."""
     with pointed_at(local_aws):
         return publish(
             PublishOptions(
                 project_dir=ROOT,
-                region=REGION,
+                region=region,
                 sam=ROOT / ".tools" / "sam" / "bin" / "sam",
                 verbose=False,
                 **options,
             ),
             log=lambda _: None,
         )
+
+
+def delete_platform(local_aws: LocalAwsHandle, published: Published) -> None:
+    cloudformation = local_aws.client("cloudformation", published.region)
+    (stack,) = cloudformation.describe_stacks(StackName=published.stack_name)["Stacks"]
+    cloudformation.delete_stack(StackName=stack["StackId"])
+    deleted = local_aws.wait_for_stack(stack["StackId"], region=published.region)
+    assert deleted["StackStatus"] == "DELETE_COMPLETE", deleted.get("StackStatusReason")
 
 
 @dataclass
@@ -184,10 +207,15 @@ def delivered_exactly_once(
 
 
 def nothing_left(
-    local_aws: LocalAwsHandle, outcome: Outcome, parameters: Mapping[str, str]
+    local_aws: LocalAwsHandle,
+    outcome: Outcome,
+    parameters: Mapping[str, str],
+    *,
+    secret_is_ours: bool = True,
 ) -> None:
     """A failed launch rolled back: no network, machine, address, role, record or secret of
-    it remains (the retained data bucket may, empty)."""
+    it remains (the retained data bucket may, empty). `secret_is_ours=False`: a secret of that
+    name belongs to someone else, and stays."""
     product_arn = [
         {
             "Name": "tag:aws:servicecatalog:provisionedProductArn",
@@ -207,10 +235,9 @@ def nothing_left(
     ssm = local_aws.client("ssm", REGION)
     record = f"/valohai-hybrid/queue-address/{parameters['QueueAddress']}"
     assert _gone(ssm.get_parameter, Name=record)
-    live = {
-        s["Name"] for s in local_aws.client("secretsmanager", REGION).list_secrets()["SecretList"]
-    }
-    assert parameters["RedisSecretName"] not in live
+    secrets = local_aws.client("secretsmanager", REGION)
+    live = {s["Name"] for s in secrets.list_secrets()["SecretList"]}
+    assert (parameters["RedisSecretName"] in live) is not secret_is_ours
     s3 = local_aws.client("s3", REGION)
     bucket = f"valohai-data-{parameters['Suffix']}"
     assert _gone(s3.head_bucket, Bucket=bucket) or not s3.list_objects_v2(Bucket=bucket).get(
@@ -239,3 +266,70 @@ def _gone(call: Callable[..., Any], **request: Any) -> bool:
     except ClientError:
         return True
     return False
+
+
+# ---- Valohai misbehaving during a launch ---------------------------------------------------
+
+#: A launch ends within the ServiceTimeouts of its two notifying resources, one after the
+#: other, whatever Valohai does.
+LAUNCH_LIMIT = QUEUE_ADDRESS_SERVICE_TIMEOUT + NOTIFICATION_SERVICE_TIMEOUT
+#: The redelivery consumer's visibility timeout (the platform's redelivery interval, 30 s),
+#: one attempt's budget (30 s), and some slack.
+REDELIVERY_WAIT = 75.0
+UNTIL_THE_LAUNCH_IS_OVER = float("inf")
+
+
+@dataclass
+class Scenario:
+    """How Valohai misbehaves during one launch; what the launch and Valohai then show."""
+
+    name: str
+    misbehave: Callable[[Receiver], None] = lambda _: None
+    #: Seconds Valohai is not there at all (connections refused) from the launch request;
+    #: None: there from the start.
+    down_for: float | None = None
+    outcome: Outcome | None = None
+    seconds: float = 0.0
+    terminated: Outcome | None = None
+    standin: StandIn | None = None
+
+    def attempts(self, event_type: str) -> list[Attempt]:
+        """Every request of that type Valohai got, and what it answered, in order."""
+        assert self.standin is not None
+        return [a for a in self.standin.receiver.attempts() if a.event_type == event_type]
+
+    def run(self, launcher: Launcher, state_dir: Path) -> Scenario:
+        """Launch with Valohai misbehaving, let it recover (the events queued meanwhile
+        redelivered), then terminate with Valohai well."""
+        port = _free_port()
+        self.standin = standin = StandIn([SETUP_TOKEN], state_dir, port=port)
+        if self.down_for is None:
+            standin.start()
+            self.misbehave(standin.receiver)
+        catalog = launcher.admin.catalog(timeout=LAUNCH_LIMIT)
+        began = time.monotonic()
+        record = catalog.launch(
+            WORKERS_PRODUCT, unique("setup"), launcher.parameters(f"https://127.0.0.1:{port}")
+        )
+        if self.down_for is not None and self.down_for != UNTIL_THE_LAUNCH_IS_OVER:
+            time.sleep(max(0.0, began + self.down_for - time.monotonic()))
+            standin.start()
+        self.outcome = catalog.wait(record)
+        self.seconds = time.monotonic() - began
+        if self.down_for == UNTIL_THE_LAUNCH_IS_OVER:
+            standin.start()
+        if self.outcome.succeeded:
+            delivered_exactly_once(
+                standin,
+                self.outcome.stack_id,
+                ("queue_address.registered", "setup.created"),
+                timeout=REDELIVERY_WAIT,
+            )
+            self.terminated = catalog.wait(catalog.terminate(self.outcome.provisioned_product_id))
+        return self
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

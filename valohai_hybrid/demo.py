@@ -19,6 +19,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -133,11 +134,14 @@ class Demo:
             "Valohai Hybrid on AWS: the whole product on a local AWS (fake credentials; "
             "nothing leaves this machine)"
         )
+        running = ExitStack()
         try:
-            with ExitStack() as running:
+            try:
                 self.steps(running, state_dir)
-                self.phase = "stop"
+            finally:
                 stopping = time.monotonic()
+                with _uninterrupted():
+                    running.close()
             self.timings["stop"] = time.monotonic() - stopping
             self.say("\nStopped the local AWS (and its Lambda workers) and the stand-in.")
             outcome = "succeeded"
@@ -454,6 +458,20 @@ class Demo:
 
 
 @contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """A second Ctrl-C (or SIGTERM) must not cut the cleanup short and leave servers behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+@contextmanager
 def _stderr_to(path: Path) -> Iterator[None]:
     """Processes started meanwhile write their stderr to `path`: the local AWS's warnings go
     to its log instead of between the demo's lines."""
@@ -502,16 +520,18 @@ class _Clients:
         return self.client("ec2")
 
 
+def _all(clients: _Clients, service: str, operation: str, key: str, **arguments: Any) -> list[Any]:
+    pages = clients.client(service).get_paginator(operation).paginate(**arguments)
+    return [item for page in pages for item in page.get(key, [])]
+
+
 def inventory(clients: _Clients) -> Inventory:
     """What exists in the account and region, by kind, as its APIs list it."""
-    ec2, iam = clients.client("ec2"), clients.client("iam")
-    stacks = clients.client("cloudformation").get_paginator("list_stacks").paginate()
-    secrets_pages = clients.client("secretsmanager").get_paginator("list_secrets").paginate()
+    ec2 = clients.client("ec2")
     found: Inventory = {
         "CloudFormation stacks": {
             s["StackName"]
-            for page in stacks
-            for s in page["StackSummaries"]
+            for s in _all(clients, "cloudformation", "list_stacks", "StackSummaries")
             if s["StackStatus"] != "DELETE_COMPLETE"
         },
         "S3 buckets": {b["Name"] for b in clients.client("s3").list_buckets()["Buckets"]},
@@ -529,24 +549,30 @@ def inventory(clients: _Clients) -> Inventory:
             g["InternetGatewayId"] for g in ec2.describe_internet_gateways()["InternetGateways"]
         },
         "route tables": {t["RouteTableId"] for t in ec2.describe_route_tables()["RouteTables"]},
-        "IAM roles": {r["RoleName"] for r in iam.list_roles()["Roles"]},
+        "IAM roles": {r["RoleName"] for r in _all(clients, "iam", "list_roles", "Roles")},
         "instance profiles": {
-            p["InstanceProfileName"] for p in iam.list_instance_profiles()["InstanceProfiles"]
+            p["InstanceProfileName"]
+            for p in _all(clients, "iam", "list_instance_profiles", "InstanceProfiles")
         },
-        "IAM policies": {p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"]},
-        "secrets": {s["Name"] for page in secrets_pages for s in page["SecretList"]},
+        "IAM policies": {
+            p["PolicyName"]
+            for p in _all(clients, "iam", "list_policies", "Policies", Scope="Local")
+        },
+        "secrets": {
+            s["Name"] for s in _all(clients, "secretsmanager", "list_secrets", "SecretList")
+        },
         # AWS's public parameters (/aws/service/...) are nobody's: the local AWS lists those
         # it was asked for.
         "SSM parameters": {
             p["Name"]
-            for p in clients.client("ssm").describe_parameters()["Parameters"]
+            for p in _all(clients, "ssm", "describe_parameters", "Parameters")
             if not p["Name"].startswith("/aws/")
         },
         "log groups": {
-            g["logGroupName"] for g in clients.client("logs").describe_log_groups()["logGroups"]
+            g["logGroupName"] for g in _all(clients, "logs", "describe_log_groups", "logGroups")
         },
         "Lambda functions": {
-            f["FunctionName"] for f in clients.client("lambda").list_functions()["Functions"]
+            f["FunctionName"] for f in _all(clients, "lambda", "list_functions", "Functions")
         },
         "SQS queues": set(clients.client("sqs").list_queues().get("QueueUrls", [])),
     }
@@ -563,10 +589,7 @@ def _difference(after: Inventory, before: Inventory) -> Inventory:
 
 def _pending_secrets(clients: _Clients) -> list[str]:
     """The names of secrets scheduled for deletion."""
-    pages = clients.client("secretsmanager").get_paginator("list_secrets")
-    return sorted(
-        s["Name"]
-        for page in pages.paginate(IncludePlannedDeletion=True)
-        for s in page["SecretList"]
-        if s.get("DeletedDate")
+    listed = _all(
+        clients, "secretsmanager", "list_secrets", "SecretList", IncludePlannedDeletion=True
     )
+    return sorted(s["Name"] for s in listed if s.get("DeletedDate"))

@@ -23,8 +23,8 @@ REGION = "ca-central-1"
 SETUP_TOKEN = "cli-e2e-setup-token-Qm7Zr2Wx9Lk4Vp8Tn3"
 VALOHAI_PRINCIPAL = "arn:aws:iam::905675611115:user/valohai-customer-acme"
 KEY_PAIR = "cli-queue-key"
-#: ValohaiMaster before the IAM product made it: a Workers launch fails.
-MISSING_MASTER = "arn:aws:iam::123456789012:role/ValohaiMaster"
+#: A mistyped ValohaiMasterRoleARN: no such role, so a Workers launch fails.
+MISSING_MASTER = "arn:aws:iam::123456789012:role/ValohaiMasterTypo"
 SUBCOMMANDS = (
     "demo",
     "local-aws",
@@ -266,12 +266,12 @@ def test_a_customer_admin_launches_updates_and_terminates_from_the_command_line(
 def test_a_failed_launch_exits_1_with_the_reason(
     platform: Published, admin: dict[str, str], standin: StandIn, tmp_path: Path
 ) -> None:
-    # The Workers product before the IAM product: ValohaiMaster does not exist yet.
+    # The Workers product given a role that does not exist.
     workers = _workers(standin, tmp_path, MISSING_MASTER, "cli-failed")
     failed = cli("launch", "workers", "cli-failed", *workers, env=admin)
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "Launching Valohai Hybrid Workers as cli-failed: FAILED" in failed.stdout
-    assert "[ValohaiMasterBucketAccess] Role ValohaiMaster not found" in failed.stdout
+    assert "[ValohaiMasterBucketAccess] Role ValohaiMasterTypo not found" in failed.stdout
     assert "Traceback" not in failed.stderr
     assert cli("terminate", "cli-failed", env=admin).returncode == 0
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from valohai_hybrid.localaws.cloudformation.template import parse
 from valohai_hybrid.localaws.testing import LocalAwsHandle, unique
 
 CHILD = """
@@ -431,3 +432,12 @@ def test_stack_status_changes_reach_eventbridge(local_aws: LocalAwsHandle) -> No
         ):
             statuses.append(json.loads(message["Body"])["detail"]["status-details"]["status"])
     assert statuses == ["CREATE_IN_PROGRESS", "CREATE_COMPLETE"]
+
+
+def test_each_parse_of_a_body_gives_a_template_of_its_own() -> None:
+    """Bodies are decoded once and reused: what one operation changes, the next never sees."""
+    body = "Resources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties: {Value: !Ref X}\n"
+    first = parse(body)
+    first["Resources"]["P"]["Properties"]["Value"] = "changed"
+
+    assert parse(body)["Resources"]["P"]["Properties"]["Value"] == {"Ref": "X"}

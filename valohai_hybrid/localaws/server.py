@@ -8,6 +8,7 @@ stops cleanly on SIGTERM or SIGINT.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import logging
@@ -131,10 +132,17 @@ class LocalAws:
         responses = make_server(
             self.host, 0, _responses_app, threaded=True, ssl_context=ca.server_context()
         )
+        dispatcher = DomainDispatcherApplication(create_backend_app)
+        # moto finds a request's service by listing its own package directory, on every
+        # request (a tenth of the server's CPU while stacks launch): the answer for a host
+        # never changes.
+        dispatcher.get_backend_for_host = functools.cache(  # type: ignore[method-assign]
+            dispatcher.get_backend_for_host
+        )
         api = make_server(
             self.host,
             self.port,
-            _Locked(DomainDispatcherApplication(create_backend_app)),
+            _Locked(dispatcher),
             threaded=True,
             request_handler=MotoRequestHandler,
         )

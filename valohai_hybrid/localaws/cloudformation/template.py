@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -30,15 +31,12 @@ def parse(body: str) -> dict[str, Any]:
     """Parse a template body, rejecting what CloudFormation rejects before it creates anything.
 
     cfn-lint's decoder is used because it reads the short forms as CloudFormation does
-    (`!GetAtt A.Outputs.B` is `["A", "Outputs.B"]`, not split on every dot).
+    (`!GetAtt A.Outputs.B` is `["A", "Outputs.B"]`, not split on every dot). Every call gets a
+    template of its own to change.
     """
     if not body or not body.strip():
         raise ValidationError("Template format error: the template body is empty")
-    decoded, problems = decode_str(body)
-    if decoded is None or problems:
-        detail = "; ".join(str(p.message) for p in problems) or "not a mapping"
-        raise ValidationError(f"Template format error: {detail}")
-    template = _plain(decoded)
+    template = json.loads(_decoded(body))
     if not isinstance(template, dict):
         raise ValidationError("Template format error: the template must be a mapping")
     allowed = SECTIONS
@@ -63,9 +61,19 @@ def parse(body: str) -> dict[str, Any]:
     return template
 
 
-def _plain(node: Any) -> Any:
-    """cfn-lint's node classes carry positions; the engine wants plain values."""
-    return json.loads(json.dumps(node, default=str))
+@functools.lru_cache(maxsize=64)
+def _decoded(body: str) -> str:
+    """The template as JSON, plain values only (cfn-lint's node classes carry positions).
+
+    Decoding YAML is most of the CPU a stack operation costs the local AWS, and the same
+    bodies come again and again (every launch creates the same nested stacks): each body is
+    decoded once.
+    """
+    decoded, problems = decode_str(body)
+    if decoded is None or problems:
+        detail = "; ".join(str(p.message) for p in problems) or "not a mapping"
+        raise ValidationError(f"Template format error: {detail}")
+    return json.dumps(decoded, default=str)
 
 
 def transforms(template: dict[str, Any]) -> list[str]:

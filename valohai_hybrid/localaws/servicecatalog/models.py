@@ -77,13 +77,20 @@ class ProvisioningArtifact:
     guidance: str = "DEFAULT"
     id: str = field(default_factory=lambda: new_id("pa"))
     created_time: datetime = field(default_factory=utcnow)
+    _parsed: ProductTemplate | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def info(self) -> dict[str, str]:
         return {"TemplateUrl": self.template_url}
 
     def template(self) -> ProductTemplate:
-        return ProductTemplate.parse(self.template_url, self.template_body, validate=False)
+        """The version's template, parsed once: its body never changes, and every launch and
+        DescribeProvisioningParameters reads it."""
+        if self._parsed is None:
+            self._parsed = ProductTemplate.parse(
+                self.template_url, self.template_body, validate=False
+            )
+        return self._parsed
 
     def detail(self) -> dict[str, Any]:
         return {

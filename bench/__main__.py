@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import cold_init, demo, lifecycle, package_size, scale, summary
+from bench import cold_init, cost, demo, lifecycle, package_size, scale, summary
 from bench.lifecycle import BenchmarkFailure
 from bench.local_platform import LocalPlatform, local_platform
 from bench.machine import say
@@ -24,6 +24,7 @@ from bench.machine import say
 STANDALONE: dict[str, Callable[[], int]] = {
     "package_size": package_size.main,
     "cold_init": cold_init.main,
+    "cost": lambda: cost.main([]),
 }
 #: Benchmarks that share one local AWS with the platform published on it.
 ON_LOCAL_PLATFORM: dict[str, Callable[[LocalPlatform], None]] = {

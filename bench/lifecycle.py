@@ -26,6 +26,8 @@ RUNS = 6
 #: crhelper's default wait before answering a Delete, which this product turns off.
 CRHELPER_DELETE_SLEEP = 120.0
 DELETE_TARGET_SECONDS = 1.0
+#: The root stack's own events, among its resources' in the launch's phases.
+WHOLE_STACK = "(the whole stack)"
 
 
 @dataclass(frozen=True)
@@ -57,17 +59,13 @@ def launch_phases(platform: LocalPlatform, outcome: Outcome) -> dict[str, dict[s
     ]
     assert outcome.stack_id is not None
     events = StackEvents(platform.user.client("cloudformation"), outcome.stack_id, created)
+    stack_name = outcome.stack_id.split("/")[1]
     began: dict[str, datetime] = {}
     phases: dict[str, dict[str, float]] = {}
     for event in events.poll():
         if "/" in event.resource:
-            continue
-        name = (
-            "stack"
-            if event.resource_type == "AWS::CloudFormation::Stack"
-            and (event.resource == outcome.stack_id.split("/")[1])
-            else event.resource
-        )
+            continue  # inside a nested stack
+        name = WHOLE_STACK if event.resource == stack_name else event.resource
         if event.status == "CREATE_IN_PROGRESS":
             began.setdefault(name, event.timestamp)
         elif event.status == "CREATE_COMPLETE" and name in began:

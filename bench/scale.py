@@ -11,8 +11,8 @@ idempotency key), a missing or doubled event is a failure.
 The target is "20 at once take at most 4 x one launch". On the local AWS a launch is all CPU
 (the server, the functions and the stand-in share this machine's cores, and nothing waits on a
 network), so N launches take at least N x (one launch's CPU seconds) / cores even without any
-contention: the result gives that floor and the CPU seconds each batch used (the machine's,
-over the batch), to tell contention from plain work.
+contention: the result gives that floor and the CPU seconds each batch used (the local AWS's,
+its functions' and the stand-in's, over the batch), to tell contention from plain work.
 
 Writes bench/results/scale.json.
 """
@@ -26,7 +26,7 @@ from typing import Any
 
 from bench.lifecycle import BenchmarkFailure
 from bench.local_platform import WORKERS_PRODUCT, LocalPlatform
-from bench.machine import busy_cpu_seconds, context, median, say, write
+from bench.machine import context, cpu_seconds, median, say, write
 
 SIZES = (1, 5, 20)
 REPEATS = 3
@@ -78,16 +78,16 @@ def _delivered_once(platform: LocalPlatform, stacks: list[str]) -> dict[str, int
 
 def _batch(platform: LocalPlatform, key_pair: str, size: int) -> dict[str, Any]:
     parameters = [platform.workers_parameters(key_pair) for _ in range(size)]
-    cpu = busy_cpu_seconds()
+    cpu = cpu_seconds(platform.aws.pid)
     launched = platform.launch_many(WORKERS_PRODUCT, parameters)
-    launch_cpu = busy_cpu_seconds() - cpu
+    launch_cpu = cpu_seconds(platform.aws.pid) - cpu
     failed = [t.outcome.errors for t in launched if not t.outcome.succeeded]
     if failed:
         raise BenchmarkFailure(f"{len(failed)} of {size} launches failed, e.g. {failed[0]}")
     outcomes = [t.outcome for t in launched]
-    cpu = busy_cpu_seconds()
+    cpu = cpu_seconds(platform.aws.pid)
     terminated = platform.terminate_many(outcomes)
-    terminate_cpu = busy_cpu_seconds() - cpu
+    terminate_cpu = cpu_seconds(platform.aws.pid) - cpu
     if not all(t.outcome.succeeded for t in terminated):
         raise BenchmarkFailure(f"terminating {size} launches failed")
     stacks = [str(o.stack_id) for o in outcomes]
@@ -126,8 +126,9 @@ def run(platform: LocalPlatform) -> None:
     for size, figures in zip(SIZES, sizes.values(), strict=True):
         figures["launch_ratio_to_one"] = figures["launch_seconds"] / one["launch_seconds"]
         figures["terminate_ratio_to_one"] = figures["terminate_seconds"] / one["terminate_seconds"]
-        # N launches that each cost what one costs alone, spread perfectly over the cores.
-        figures["cpu_floor_seconds"] = size * one["launch_cpu_seconds"] / cores
+        # N launches that each cost what one costs alone, spread perfectly over the cores (one
+        # launch is a chain of steps: it cannot use more than one core).
+        figures["cpu_floor_seconds"] = one["launch_cpu_seconds"] * max(1.0, size / cores)
         figures["launch_seconds_over_cpu_floor"] = (
             figures["launch_seconds"] / figures["cpu_floor_seconds"]
         )

@@ -178,8 +178,10 @@ def _scale(results: dict[str, Any]) -> tuple[list[str], list[str]]:
         "On the local AWS one warm launch is CPU work from start to end (the server, the "
         "functions and the stand-in share this machine; nothing waits on a network), so N "
         f"launches cannot take less than N x one launch's CPU seconds / {results['cores']} cores "
-        "(the CPU floor). The ratio to one launch is bounded by that floor on a small machine; "
-        "how close a batch comes to its floor shows the contention the launches add.",
+        "(the CPU floor): on a small machine the ratio to one launch is bounded by it, not by "
+        "the product. How far a batch is over its floor is what the launches cost each other: "
+        "the local AWS server is one Python process (moto's state under one lock), so its "
+        "share of the work runs on one core at a time.",
     ]
     return rows, detail
 
@@ -207,12 +209,13 @@ def render() -> str:
         row, detail = _scale(scale)
         rows += row
         details += [*detail, ""]
-    costs = sorted(p.name for p in RESULTS.glob("cost*") if p.is_file())
-    if costs:
+    cost = _load("cost")
+    if cost is not None:
+        ours, original = cost["total_usd"]["ours"], cost["total_usd"]["original"]
         rows.append(
-            "| 6 | Monthly cost of one setup, by component | "
-            + ", ".join(f"[{name}]({name})" for name in costs)
-            + " | - | - |"
+            f"| 6 | Monthly list-price cost of one setup vs the original templates' "
+            f"([by component](cost.json), {cost['region']}) | ${ours:.2f} vs ${original:.2f} "
+            f"({(ours / original - 1) * 100:+.0f} %) | - | - |"
         )
     return (
         "\n".join(

@@ -181,7 +181,9 @@ def _scale(results: dict[str, Any]) -> tuple[list[str], list[str]]:
         "(the CPU floor): on a small machine the ratio to one launch is bounded by it, not by "
         "the product. How far a batch is over its floor is what the launches cost each other: "
         "the local AWS server is one Python process (moto's state under one lock), so its "
-        "share of the work runs on one core at a time.",
+        "share of the work runs on one core at a time, and a batch larger than the functions' "
+        "warm environments starts new ones (cold starts, as Lambda scales out), which the floor "
+        "(warm launches) does not count.",
     ]
     return rows, detail
 

@@ -58,6 +58,8 @@ def catalog(local_aws: LocalAwsHandle, aws: Any) -> Iterator[Catalog]:
                 project_dir=ROOT,
                 region=REGION,
                 sam=ROOT / ".tools" / "sam" / "bin" / "sam",
+                # The shortest redelivery interval: a queued hand-off arrives within a test.
+                parameters={"RedeliveryIntervalSeconds": "30"},
                 verbose=False,
             ),
             log=lambda _: None,

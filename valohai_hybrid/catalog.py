@@ -33,6 +33,7 @@ REFUSALS = {
     "InvalidStateException",
 }
 STACK_ARN_OUTPUT = "CloudformationStackARN"
+ACCESS_DENIED = {"AccessDenied", "AccessDeniedException"}
 
 
 class CatalogError(Exception):
@@ -384,8 +385,15 @@ class Catalog:
                         events = StackEvents(
                             self.clients("cloudformation"), stack, _created(detail)
                         )
-                for event in events.poll() if events else []:
-                    on_event(event)
+                if events is not None:
+                    try:
+                        for event in events.poll():
+                            on_event(event)
+                    except ClientError as error:
+                        if _code(error) not in ACCESS_DENIED:
+                            raise
+                        on_event(_events_unreadable(error, time.monotonic() - began))
+                        on_event = None  # the verdict still comes, without events
             if done:
                 break
             if time.monotonic() - began > self.timeout:
@@ -481,6 +489,19 @@ def _check(
             f"{key} ({declared[key].get('Description', 'no description')})" for key in missing
         )
         raise NothingChanged(f"{product.name} needs {described}")
+
+
+def _events_unreadable(error: ClientError, elapsed: float) -> StackEvent:
+    """Said in place of the events an identity may not read."""
+    return StackEvent(
+        timestamp=datetime.now(UTC),
+        elapsed=elapsed,
+        resource="(stack events)",
+        resource_type="-",
+        status="NOT_SHOWN",
+        reason=f"{_code(error)}: you may not read the stack's events "
+        "(cloudformation:DescribeStackEvents on SC-* stacks); waiting for the result without them",
+    )
 
 
 def _created(detail: Mapping[str, Any]) -> datetime:

@@ -301,3 +301,26 @@ def test_the_wait_ends_with_exit_4_and_describe_follows_the_launch(
     assert re.search(r"ValohaiNotificationDelivery\s+delivered", described.stdout)
     for name in ("cli-waited", "cli-iam-2"):
         assert cli("terminate", name, env=admin).returncode == 0
+
+
+def test_an_admin_who_may_not_read_stack_events_still_gets_the_result(
+    local_aws: LocalAwsHandle, platform: Published, admin: dict[str, str]
+) -> None:
+    denied = {
+        "service": "cloudformation",
+        "action": "DescribeStackEvents",
+        "region": REGION,
+        "count": 1,
+        "code": "AccessDenied",
+        "message": "not authorized to perform cloudformation:DescribeStackEvents",
+        "status": 403,
+    }
+    local_aws.control("faults", denied)
+    launched = cli("launch", "iam", "cli-iam-3", f"AssumeRoleARN={VALOHAI_PRINCIPAL}", env=admin)
+    assert launched.returncode == 0, launched.stderr
+    assert "NOT_SHOWN" in launched.stdout
+    assert "may not read the stack's events" in launched.stdout
+    assert "CREATE_COMPLETE" not in launched.stdout
+    assert "Launching Valohai Hybrid IAM as cli-iam-3: succeeded" in launched.stdout
+    assert re.search(r"ValohaiMasterRoleARN\s+arn:aws:iam::", launched.stdout)
+    assert cli("terminate", "cli-iam-3", env=admin).returncode == 0

@@ -245,6 +245,7 @@ class Catalog:
         raise NothingChanged(f"{product.name} has no version {version!r} (it offers: {names})")
 
     def path_id(self, product: Product) -> str:
+        """The portfolio to launch through: the first that offers the product to the caller."""
         paths = self._sc.list_launch_paths(ProductId=product.id)["LaunchPathSummaries"]
         if not paths:
             raise NothingChanged(

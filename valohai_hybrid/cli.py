@@ -17,6 +17,7 @@ Exit codes (the same for every subcommand, so scripts can rely on them):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -313,7 +314,7 @@ def _terminate(args: argparse.Namespace) -> int:
 def _describe(args: argparse.Namespace) -> int:
     launched = _catalog(args).describe(args.name)
     if args.json:
-        print(json.dumps(launched.__dict__, indent=2))
+        print(json.dumps(dataclasses.asdict(launched), indent=2))
     else:
         print(f"{launched.name} ({launched.id}): {launched.status}")
         print(f"  product  {launched.product} {launched.version}".rstrip())

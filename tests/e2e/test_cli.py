@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_support import ROOT, cli
@@ -276,29 +277,49 @@ def test_a_failed_launch_exits_1_with_the_reason(
     assert cli("terminate", "cli-failed", env=admin).returncode == 0
 
 
-def test_the_wait_ends_with_exit_4_and_describe_follows_the_launch(
+def _described_when_done(name: str, admin: dict[str, str]) -> dict[str, Any]:
+    """`describe NAME --json` once the product is no longer UNDER_CHANGE (exit code 1 until)."""
+    deadline = time.monotonic() + 60
+    while True:
+        described = cli("describe", name, "--json", env=admin)
+        result: dict[str, Any] = json.loads(described.stdout)
+        if result["status"] != "UNDER_CHANGE":
+            assert described.returncode == (0 if result["status"] == "AVAILABLE" else 1)
+            return result
+        assert described.returncode == 1
+        assert time.monotonic() < deadline, result
+        time.sleep(0.5)
+
+
+def test_without_waiting_and_after_the_wait_ends_describe_follows_the_launch(
     platform: Published, admin: dict[str, str], standin: StandIn, tmp_path: Path
 ) -> None:
-    iam = cli("launch", "iam", "cli-iam-2", f"AssumeRoleARN={VALOHAI_PRINCIPAL}", env=admin)
-    assert iam.returncode == 0, iam.stderr
-    master = re.search(r"ValohaiMasterRoleARN\s+(\S+)", iam.stdout)
-    assert master
+    started = cli(
+        "launch",
+        "iam",
+        "cli-iam-2",
+        f"AssumeRoleARN={VALOHAI_PRINCIPAL}",
+        "--no-wait",
+        "--json",
+        env=admin,
+    )
+    assert started.returncode == 0, started.stderr
+    assert json.loads(started.stdout)["record_id"].startswith("rec-")
+    iam = _described_when_done("cli-iam-2", admin)
+    assert iam["status"] == "AVAILABLE"
+    assert iam["product"] == "Valohai Hybrid IAM"
+
     # Valohai takes its time to answer the hand-off: the launch outlasts the wait.
     standin.receiver.inject(Fault(count=1, delay=3.0))
-    workers = _workers(standin, tmp_path, master.group(1), "cli-waited")
+    workers = _workers(standin, tmp_path, iam["outputs"]["ValohaiMasterRoleARN"], "cli-waited")
     waited = cli("launch", "workers", "cli-waited", *workers, "--timeout", "0.5", env=admin)
     assert waited.returncode == 4, waited.stdout + waited.stderr
     assert "it goes on in AWS: follow it with `valohai-hybrid describe cli-waited`" in (
         waited.stderr
     )
-    assert cli("describe", "cli-waited", env=admin).returncode == 1  # UNDER_CHANGE
-    deadline = time.monotonic() + 60
-    while (described := cli("describe", "cli-waited", env=admin)).returncode != 0:
-        assert "UNDER_CHANGE" in described.stdout, described.stdout
-        assert time.monotonic() < deadline, described.stdout
-        time.sleep(0.5)
-    assert re.search(r"cli-waited \(pp-\w+\): AVAILABLE", described.stdout)
-    assert re.search(r"ValohaiNotificationDelivery\s+delivered", described.stdout)
+    described = _described_when_done("cli-waited", admin)
+    assert described["status"] == "AVAILABLE"
+    assert described["outputs"]["ValohaiNotificationDelivery"] == "delivered"
     for name in ("cli-waited", "cli-iam-2"):
         assert cli("terminate", name, env=admin).returncode == 0
 

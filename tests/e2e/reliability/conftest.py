@@ -15,7 +15,12 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
-from reliability_support import (
+
+from valohai_hybrid.localaws.testing import LocalAwsHandle
+from valohai_hybrid.publish import Published
+from valohai_hybrid.standin import StandIn
+
+from .reliability_support import (
     IAM_PRODUCT,
     OUTAGE_REGION,
     SETUP_TOKEN,
@@ -28,10 +33,6 @@ from reliability_support import (
     publish_platform,
     unique,
 )
-
-from valohai_hybrid.localaws.testing import LocalAwsHandle
-from valohai_hybrid.publish import Published
-from valohai_hybrid.standin import StandIn
 
 
 @pytest.fixture(scope="package")

@@ -9,7 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from reliability_support import (
+
+from valohai_hybrid.localaws.testing import LocalAwsHandle
+from valohai_hybrid.standin import StandIn
+
+from .reliability_support import (
     LIFE_EVENTS,
     QUEUE_ADDRESS_SERVICE_TIMEOUT,
     REGION,
@@ -18,9 +22,6 @@ from reliability_support import (
     nothing_left,
     stack_status,
 )
-
-from valohai_hybrid.localaws.testing import LocalAwsHandle
-from valohai_hybrid.standin import StandIn
 
 pytestmark = pytest.mark.usefixtures("no_faults")
 

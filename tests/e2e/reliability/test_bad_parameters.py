@@ -13,7 +13,11 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from reliability_support import (
+
+from valohai_hybrid.localaws.testing import LocalAwsHandle
+from valohai_hybrid.standin import StandIn
+
+from .reliability_support import (
     REGION,
     WORKERS_PRODUCT,
     Admin,
@@ -23,9 +27,6 @@ from reliability_support import (
     stack_status,
     unique,
 )
-
-from valohai_hybrid.localaws.testing import LocalAwsHandle
-from valohai_hybrid.standin import StandIn
 
 
 def _provision(admin: Admin, name: str, parameters: dict[str, str]) -> Any:

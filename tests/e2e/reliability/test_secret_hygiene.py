@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_support import (
+
+from valohai_hybrid.catalog import Outcome
+from valohai_hybrid.demo import next_patch, prepare_release
+from valohai_hybrid.localaws.testing import LocalAwsHandle
+from valohai_hybrid.publish import Published
+from valohai_hybrid.standin import StandIn
+from valohai_hybrid.standin.server import JOURNAL_NAME
+
+from .reliability_support import (
     LIFE_EVENTS,
     REGION,
     ROOT,
@@ -34,12 +42,6 @@ from reliability_support import (
     delivered_exactly_once,
     publish_platform,
 )
-
-from valohai_hybrid.catalog import Outcome
-from valohai_hybrid.demo import next_patch, prepare_release
-from valohai_hybrid.localaws.testing import LocalAwsHandle
-from valohai_hybrid.publish import Published
-from valohai_hybrid.standin import StandIn
 
 LARGEST_FILE = 50 << 20
 
@@ -120,12 +122,14 @@ def _aws_texts(
     )
 
 
-def _files(roots: list[Path], since: float) -> Iterator[Path]:
+def _files(roots: list[Path], since: float) -> Iterator[tuple[Path, bytes]]:
+    """Every file under `roots` written since `since`, with its content (its start)."""
     for root in roots:
         for path in root.rglob("*"):
             try:
                 if path.is_file() and path.stat().st_mtime >= since:
-                    yield path
+                    with path.open("rb") as handle:
+                        yield path, handle.read(LARGEST_FILE)
             except OSError:
                 continue  # gone meanwhile (another process's temporary file)
 
@@ -178,7 +182,8 @@ def test_a_whole_cycle_leaves_the_token_and_passwords_nowhere_and_launching_agai
         assert updated.outputs["ProductVersion"] == version
         passwords.append(_password(local_aws, updated))
         assert passwords[1] != passwords[0]
-        assert launcher.terminate(first).succeeded
+        ended = launcher.terminate(first)
+        assert ended.succeeded, ended.errors
 
         # What the terminated setup left: its password pending deletion, its data.
         secret = local_aws.client("secretsmanager", REGION).describe_secret(
@@ -199,14 +204,15 @@ def test_a_whole_cycle_leaves_the_token_and_passwords_nowhere_and_launching_agai
         )
         passwords.append(_password(local_aws, again))
         assert passwords[2] not in passwords[:2]
-        assert launcher.terminate(again).succeeded
+        ended_again = launcher.terminate(again)
+        assert ended_again.succeeded, ended_again.errors
 
         delivered_exactly_once(standin, first.stack_id, (*LIFE_EVENTS, "setup.updated"))
         delivered_exactly_once(standin, again.stack_id, LIFE_EVENTS)
         received = [json.dumps(asdict(e)) for e in standin.receiver.events()]
         received += [json.dumps(asdict(a)) for a in standin.receiver.attempts()]
 
-    records = [o.record_id for o in (first, updated, again)]
+    records = [o.record_id for o in (first, updated, ended, again, ended_again)]
     places = list(_aws_texts(local_aws, launcher.admin, records))
     places += [("what Valohai received", text) for text in received]
     needles = {
@@ -221,10 +227,9 @@ def test_a_whole_cycle_leaves_the_token_and_passwords_nowhere_and_launching_agai
         if any(form.decode() in text for form in forms)
     ]
     roots = [local_aws.state_dir, Path(tempfile.gettempdir())]
-    files = 0
-    for path in _files(roots, began):
-        files += 1
-        content = path.read_bytes()[:LARGEST_FILE]
+    searched = set()
+    for path, content in _files(roots, began):
+        searched.add(path)
         leaks += [
             f"{name} in {path}"
             for name, forms in needles.items()
@@ -232,5 +237,5 @@ def test_a_whole_cycle_leaves_the_token_and_passwords_nowhere_and_launching_agai
         ]
     assert leaks == []
     # The search saw the cycle: the stand-in's journal and the functions' logs are among it.
-    assert files > 0
+    assert local_aws.state_dir / JOURNAL_NAME in searched
     assert any(where.startswith("log /aws/lambda/") for where, _ in places)

@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 import urllib3
-from reliability_support import Launcher
 
 from valohai_hybrid.standin import StandIn
 from valohai_hybrid.standin.receiver import EVENTS_PATH, Answer
 from valohai_hybrid.standin.verify import key_id
+
+from .reliability_support import Launcher
 
 Captured = tuple[dict[str, str], bytes]
 ATTACKER_TOKEN = "attacker-token-9bQ4xZ7mW2kP5rT8vN3c"

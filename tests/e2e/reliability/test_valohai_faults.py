@@ -15,7 +15,11 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
-from reliability_support import (
+
+from valohai_hybrid.localaws.testing import LocalAwsHandle
+from valohai_hybrid.standin import Fault
+
+from .reliability_support import (
     LAUNCH_LIMIT,
     LIFE_EVENTS,
     Launcher,
@@ -23,9 +27,6 @@ from reliability_support import (
     delivered_exactly_once,
     eventually,
 )
-
-from valohai_hybrid.localaws.testing import LocalAwsHandle
-from valohai_hybrid.standin import Fault
 
 SCENARIOS = [
     Scenario("down for a moment", down_for=4.0),

@@ -22,6 +22,7 @@ from moto.utilities.utils import load_resource_as_str
 from .base import Provisioned, ResourceContext, register
 from .common import (
     MotoProvisioner,
+    RecreatedOnUpdate,
     as_int,
     generated_name,
     name_or_generated,
@@ -156,8 +157,12 @@ class Permission(MotoProvisioner):
 
 
 @register
-class EventInvokeConfig(MotoProvisioner):
-    """Retries, event age and destinations of asynchronous invocations of a function."""
+class EventInvokeConfig(RecreatedOnUpdate):
+    """Retries, event age and destinations of asynchronous invocations of a function.
+
+    moto appends configurations and serves the first: an update replaces it, as
+    PutFunctionEventInvokeConfig does.
+    """
 
     resource_type = "AWS::Lambda::EventInvokeConfig"
 
@@ -172,17 +177,6 @@ class EventInvokeConfig(MotoProvisioner):
                 config[key] = as_int(config[key])
         lambda_backend(ctx).put_function_event_invoke_config(props["FunctionName"], config)
         return Provisioned(f"{props['FunctionName']}|{props['Qualifier']}")
-
-    def update(
-        self,
-        ctx: ResourceContext,
-        current: Provisioned,
-        old_props: dict[str, Any],
-        new_props: dict[str, Any],
-    ) -> Provisioned:
-        # moto appends configurations and serves the first: replace it, as PutFunction… does.
-        self.delete(ctx, current, old_props)
-        return self.create(ctx, new_props)
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
         with contextlib.suppress(UnknownFunctionException):

@@ -13,7 +13,7 @@ from cfnlint.schema.manager import PROVIDER_SCHEMA_MANAGER
 from moto.core.exceptions import ServiceException
 from werkzeug.exceptions import HTTPException
 
-from .base import Provisioner, ProvisionError, ResourceContext
+from .base import Provisioned, Provisioner, ProvisionError, ResourceContext
 
 _UPPER = string.ascii_uppercase + string.digits
 _LOWER = string.ascii_lowercase + string.digits
@@ -151,3 +151,40 @@ class MotoProvisioner(Provisioner):
         for name in ("create", "update", "delete"):
             if name in cls.__dict__:
                 setattr(cls, name, _translating(cls.__dict__[name]))
+
+
+class ConfiguredInPlace(MotoProvisioner):
+    """Base of the types whose updatable settings all change in place, the id staying.
+
+    `_configure` applies those settings (tags included) after creation and on every update.
+    """
+
+    def update(
+        self,
+        ctx: ResourceContext,
+        current: Provisioned,
+        old_props: dict[str, Any],
+        new_props: dict[str, Any],
+    ) -> Provisioned:
+        self._configure(ctx, current.physical_id, new_props)
+        return current
+
+    def _configure(self, ctx: ResourceContext, physical_id: str, props: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+class RecreatedOnUpdate(MotoProvisioner):
+    """Base of the types an update removes as the old properties made them and creates anew.
+
+    For changes AWS makes in place but moto cannot; each subclass says why this is faithful.
+    """
+
+    def update(
+        self,
+        ctx: ResourceContext,
+        current: Provisioned,
+        old_props: dict[str, Any],
+        new_props: dict[str, Any],
+    ) -> Provisioned:
+        self.delete(ctx, current, old_props)
+        return self.create(ctx, new_props)

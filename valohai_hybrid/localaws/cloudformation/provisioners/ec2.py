@@ -14,7 +14,7 @@ from moto.ec2.exceptions import InvalidRouteError, InvalidRouteTableIdError
 from moto.ec2.models import EC2Backend, ec2_backends
 
 from .base import Provisioned, ProvisionError, ResourceContext, register
-from .common import MotoProvisioner, as_bool, resource_tags
+from .common import ConfiguredInPlace, MotoProvisioner, RecreatedOnUpdate, as_bool, resource_tags
 
 
 def ec2_backend(ctx: ResourceContext) -> EC2Backend:
@@ -32,8 +32,15 @@ def apply_tags(ctx: ResourceContext, resource_id: str, props: dict[str, Any]) ->
         backend.create_tags([resource_id], wanted)
 
 
+class _TaggedOnly(ConfiguredInPlace):
+    """An EC2 resource whose only property that changes in place is Tags."""
+
+    def _configure(self, ctx: ResourceContext, physical_id: str, props: dict[str, Any]) -> None:
+        apply_tags(ctx, physical_id, props)
+
+
 @register
-class VPC(MotoProvisioner):
+class VPC(ConfiguredInPlace):
     resource_type = "AWS::EC2::VPC"
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
@@ -59,16 +66,6 @@ class VPC(MotoProvisioner):
             },
         )
 
-    def update(
-        self,
-        ctx: ResourceContext,
-        current: Provisioned,
-        old_props: dict[str, Any],
-        new_props: dict[str, Any],
-    ) -> Provisioned:
-        self._configure(ctx, current.physical_id, new_props)
-        return current
-
     def _configure(self, ctx: ResourceContext, vpc_id: str, props: dict[str, Any]) -> None:
         backend = ec2_backend(ctx)
         # AWS defaults: DNS resolution on, DNS host names off (for non-default VPCs). moto's
@@ -88,23 +85,13 @@ class VPC(MotoProvisioner):
 
 
 @register
-class InternetGateway(MotoProvisioner):
+class InternetGateway(_TaggedOnly):
     resource_type = "AWS::EC2::InternetGateway"
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
         igw = ec2_backend(ctx).create_internet_gateway()
         apply_tags(ctx, igw.id, props)
         return Provisioned(igw.id, {"InternetGatewayId": igw.id})
-
-    def update(
-        self,
-        ctx: ResourceContext,
-        current: Provisioned,
-        old_props: dict[str, Any],
-        new_props: dict[str, Any],
-    ) -> Provisioned:
-        apply_tags(ctx, current.physical_id, new_props)
-        return current
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
         backend = ec2_backend(ctx)
@@ -113,8 +100,11 @@ class InternetGateway(MotoProvisioner):
 
 
 @register
-class VPCGatewayAttachment(MotoProvisioner):
-    """Attaches an internet gateway to a VPC; Ref is `IGW|vpc-…` as in CloudFormation."""
+class VPCGatewayAttachment(RecreatedOnUpdate):
+    """Attaches an internet gateway to a VPC; Ref is `IGW|vpc-…` as in CloudFormation.
+
+    Another gateway for the same VPC is swapped in place, as CloudFormation does.
+    """
 
     resource_type = "AWS::EC2::VPCGatewayAttachment"
 
@@ -126,17 +116,6 @@ class VPCGatewayAttachment(MotoProvisioner):
         ec2_backend(ctx).attach_internet_gateway(props["InternetGatewayId"], props["VpcId"])
         return Provisioned(f"IGW|{props['VpcId']}", {"AttachmentType": "IGW"})
 
-    def update(
-        self,
-        ctx: ResourceContext,
-        current: Provisioned,
-        old_props: dict[str, Any],
-        new_props: dict[str, Any],
-    ) -> Provisioned:
-        # Another gateway for the same VPC is swapped in place, as CloudFormation does.
-        self.delete(ctx, current, old_props)
-        return self.create(ctx, new_props)
-
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
         backend = ec2_backend(ctx)
         igw = backend.internet_gateways.get(props.get("InternetGatewayId") or "")
@@ -145,7 +124,7 @@ class VPCGatewayAttachment(MotoProvisioner):
 
 
 @register
-class Subnet(MotoProvisioner):
+class Subnet(ConfiguredInPlace):
     resource_type = "AWS::EC2::Subnet"
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
@@ -179,16 +158,6 @@ class Subnet(MotoProvisioner):
             },
         )
 
-    def update(
-        self,
-        ctx: ResourceContext,
-        current: Provisioned,
-        old_props: dict[str, Any],
-        new_props: dict[str, Any],
-    ) -> Provisioned:
-        self._configure(ctx, current.physical_id, new_props)
-        return current
-
     def _configure(self, ctx: ResourceContext, subnet_id: str, props: dict[str, Any]) -> None:
         # Always set: moto turns it on for the first subnet of a zone, AWS only for default VPCs.
         ec2_backend(ctx).modify_subnet_attribute(
@@ -203,23 +172,13 @@ class Subnet(MotoProvisioner):
 
 
 @register
-class RouteTable(MotoProvisioner):
+class RouteTable(_TaggedOnly):
     resource_type = "AWS::EC2::RouteTable"
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
         table = ec2_backend(ctx).create_route_table(props["VpcId"])
         apply_tags(ctx, table.id, props)
         return Provisioned(table.id, {"RouteTableId": table.id})
-
-    def update(
-        self,
-        ctx: ResourceContext,
-        current: Provisioned,
-        old_props: dict[str, Any],
-        new_props: dict[str, Any],
-    ) -> Provisioned:
-        apply_tags(ctx, current.physical_id, new_props)
-        return current
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
         backend = ec2_backend(ctx)
@@ -242,8 +201,11 @@ _ROUTE_TARGETS = {
 
 
 @register
-class Route(MotoProvisioner):
-    """One route; Ref is `<route table id>|<destination>` as CloudFormation returns it."""
+class Route(RecreatedOnUpdate):
+    """One route; Ref is `<route table id>|<destination>` as CloudFormation returns it.
+
+    Only the target changes in place (the destination is create-only): the route id stays.
+    """
 
     resource_type = "AWS::EC2::Route"
 
@@ -258,17 +220,6 @@ class Route(MotoProvisioner):
         )
         destination = _destination(props)
         return Provisioned(f"{props['RouteTableId']}|{destination}", {"CidrBlock": destination})
-
-    def update(
-        self,
-        ctx: ResourceContext,
-        current: Provisioned,
-        old_props: dict[str, Any],
-        new_props: dict[str, Any],
-    ) -> Provisioned:
-        # Only the target can change here (the destination is create-only): same route id.
-        self.delete(ctx, current, old_props)
-        return self.create(ctx, new_props)
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
         with contextlib.suppress(InvalidRouteError, InvalidRouteTableIdError):  # already gone
@@ -307,7 +258,7 @@ class SubnetRouteTableAssociation(MotoProvisioner):
 
 
 @register
-class FlowLog(MotoProvisioner):
+class FlowLog(_TaggedOnly):
     resource_type = "AWS::EC2::FlowLog"
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
@@ -327,16 +278,6 @@ class FlowLog(MotoProvisioner):
         flow_log_id = flow_logs[0].id
         apply_tags(ctx, flow_log_id, props)
         return Provisioned(flow_log_id, {"Id": flow_log_id})
-
-    def update(
-        self,
-        ctx: ResourceContext,
-        current: Provisioned,
-        old_props: dict[str, Any],
-        new_props: dict[str, Any],
-    ) -> Provisioned:
-        apply_tags(ctx, current.physical_id, new_props)
-        return current
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
         backend = ec2_backend(ctx)

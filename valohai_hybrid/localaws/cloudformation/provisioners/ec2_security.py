@@ -14,7 +14,7 @@ from moto.ec2.models.security_groups import SecurityGroup as MotoGroup
 from moto.ec2.models.security_groups import SecurityGroupRule
 
 from .base import Provisioned, ProvisionError, ResourceContext, register
-from .common import MotoProvisioner, as_int, generated_name
+from .common import MotoProvisioner, RecreatedOnUpdate, as_int, generated_name
 from .ec2 import apply_tags, ec2_backend
 
 # (protocol, from port, to port, IPv4 CIDR, IPv6 CIDR, peer group id, prefix list, description)
@@ -189,8 +189,12 @@ class SecurityGroup(MotoProvisioner):
         return {_template_rule(backend, rule, egress, group.vpc_id) for rule in props.get(name, [])}
 
 
-class _StandaloneRule(MotoProvisioner):
-    """One rule added to an existing group; Ref is the rule id (sgr-…)."""
+class _StandaloneRule(RecreatedOnUpdate):
+    """One rule added to an existing group; Ref is the rule id (sgr-…).
+
+    Only Description can change without replacement; moto cannot edit a rule's description
+    in place, so an update re-adds the rule (its id changes).
+    """
 
     egress = False
 
@@ -203,18 +207,6 @@ class _StandaloneRule(MotoProvisioner):
         key = _template_rule(backend, props, self.egress, group.vpc_id)
         rule_id = _authorize(backend, group, key, self.egress)
         return Provisioned(rule_id, {"Id": rule_id})
-
-    def update(
-        self,
-        ctx: ResourceContext,
-        current: Provisioned,
-        old_props: dict[str, Any],
-        new_props: dict[str, Any],
-    ) -> Provisioned:
-        # Only Description can change without replacement; moto cannot edit a rule's
-        # description in place, so the rule is re-added (its id changes).
-        self.delete(ctx, current, old_props)
-        return self.create(ctx, new_props)
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
         backend = ec2_backend(ctx)

@@ -11,7 +11,7 @@ from typing import Any
 from moto.logs.models import LogsBackend, logs_backends
 
 from .base import Provisioned, ResourceContext, register
-from .common import MotoProvisioner, as_int, name_or_generated, resource_tags
+from .common import ConfiguredInPlace, as_int, name_or_generated, resource_tags
 
 
 def logs_backend(ctx: ResourceContext) -> LogsBackend:
@@ -19,7 +19,7 @@ def logs_backend(ctx: ResourceContext) -> LogsBackend:
 
 
 @register
-class LogGroup(MotoProvisioner):
+class LogGroup(ConfiguredInPlace):
     """Ref is the group name; GetAtt Arn ends in `:*`, as CloudFormation's does."""
 
     resource_type = "AWS::Logs::LogGroup"
@@ -32,16 +32,6 @@ class LogGroup(MotoProvisioner):
         )
         self._configure(ctx, group.name, props)
         return Provisioned(group.name, {"Arn": f"{group.arn}:*"})
-
-    def update(
-        self,
-        ctx: ResourceContext,
-        current: Provisioned,
-        old_props: dict[str, Any],
-        new_props: dict[str, Any],
-    ) -> Provisioned:
-        self._configure(ctx, current.physical_id, new_props)
-        return current
 
     def _configure(self, ctx: ResourceContext, name: str, props: dict[str, Any]) -> None:
         backend = logs_backend(ctx)

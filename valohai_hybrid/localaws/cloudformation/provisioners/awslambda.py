@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import zipfile
+from functools import partial
 from typing import Any
 
 from moto.awslambda.exceptions import UnknownFunctionException, UnknownPolicyException
@@ -27,6 +28,7 @@ from .common import (
     generated_name,
     name_or_generated,
     resource_tags,
+    sync_tags,
 )
 
 
@@ -122,9 +124,12 @@ class Function(MotoProvisioner):
         else:
             backend.put_function_concurrency(fn.function_name, str(as_int(concurrency)))
         arn = str(current.get_att("Arn"))
-        wanted = resource_tags(ctx, new_props)
-        backend.untag_resource(arn, [key for key in backend.list_tags(arn) if key not in wanted])
-        backend.tag_resource(arn, wanted)
+        sync_tags(
+            resource_tags(ctx, new_props),
+            backend.list_tags(arn),
+            partial(backend.untag_resource, arn),
+            partial(backend.tag_resource, arn),
+        )
         return current
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:

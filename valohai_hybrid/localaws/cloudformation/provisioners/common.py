@@ -6,7 +6,7 @@ import functools
 import json
 import secrets
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from cfnlint.schema.manager import PROVIDER_SCHEMA_MANAGER
@@ -92,6 +92,24 @@ def tag_dict(tags: Any) -> dict[str, str]:
     if isinstance(tags, Mapping):
         return {str(k): str(v) for k, v in tags.items()}
     return {str(t["Key"]): str(t.get("Value", "")) for t in tags}
+
+
+def sync_tags(
+    wanted: dict[str, str],
+    present: Iterable[str],
+    untag: Callable[[list[str]], object],
+    tag: Callable[[dict[str, str]], object],
+) -> None:
+    """Make a resource's tags exactly `wanted`, given the keys it has now (`present`).
+
+    `untag` and `tag` are the service's calls bound to the resource; neither is made with
+    nothing to do, as some services (SQS) refuse an empty tag set.
+    """
+    stale = [key for key in present if key not in wanted]
+    if stale:
+        untag(stale)
+    if wanted:
+        tag(wanted)
 
 
 def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:

@@ -8,13 +8,21 @@ DescribeRouteTables and never delete gateways, route tables, routes or flow logs
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 from typing import Any
 
 from moto.ec2.exceptions import InvalidRouteError, InvalidRouteTableIdError
 from moto.ec2.models import EC2Backend, ec2_backends
 
 from .base import Provisioned, ProvisionError, ResourceContext, register
-from .common import ConfiguredInPlace, MotoProvisioner, RecreatedOnUpdate, as_bool, resource_tags
+from .common import (
+    ConfiguredInPlace,
+    MotoProvisioner,
+    RecreatedOnUpdate,
+    as_bool,
+    resource_tags,
+    sync_tags,
+)
 
 
 def ec2_backend(ctx: ResourceContext) -> EC2Backend:
@@ -24,12 +32,12 @@ def ec2_backend(ctx: ResourceContext) -> EC2Backend:
 def apply_tags(ctx: ResourceContext, resource_id: str, props: dict[str, Any]) -> None:
     """Make the resource's tags exactly the stack's plus its own `Tags`."""
     backend = ec2_backend(ctx)
-    wanted = resource_tags(ctx, props)
-    stale = [key for key in backend.tags.get(resource_id, {}) if key not in wanted]
-    if stale:
-        backend.delete_tag_keys([resource_id], stale)
-    if wanted:
-        backend.create_tags([resource_id], wanted)
+    sync_tags(
+        resource_tags(ctx, props),
+        backend.tags.get(resource_id, {}),
+        partial(backend.delete_tag_keys, [resource_id]),
+        partial(backend.create_tags, [resource_id]),
+    )
 
 
 class _TaggedOnly(ConfiguredInPlace):

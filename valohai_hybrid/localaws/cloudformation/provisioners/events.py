@@ -7,13 +7,14 @@ rule and it applies no stack tags.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from moto.events.exceptions import ResourceNotFoundException
 from moto.events.models import EventsBackend, events_backends
 
 from .base import Provisioned, ResourceContext, register
-from .common import MotoProvisioner, json_text, name_or_generated, resource_tags
+from .common import MotoProvisioner, json_text, name_or_generated, resource_tags, sync_tags
 
 
 def events_backend(ctx: ResourceContext) -> EventsBackend:
@@ -70,13 +71,12 @@ class Rule(MotoProvisioner):
             scheduled_expression=new.get("ScheduleExpression"),
             state=new.get("State", "ENABLED"),
         )
-        wanted = resource_tags(ctx, new)
-        current = backend.list_tags_for_resource(rule.arn)["Tags"]
-        stale = [t["Key"] for t in current if t["Key"] not in wanted]
-        if stale:
-            backend.untag_resource(rule.arn, stale)
-        if wanted:
-            backend.tag_resource(rule.arn, wanted)
+        sync_tags(
+            resource_tags(ctx, new),
+            [t["Key"] for t in backend.list_tags_for_resource(rule.arn)["Tags"]],
+            partial(backend.untag_resource, rule.arn),
+            partial(backend.tag_resource, rule.arn),
+        )
         targets = new.get("Targets", [])
         dropped = {t["Id"] for t in old.get("Targets", [])} - {t["Id"] for t in targets}
         if dropped:

@@ -25,6 +25,7 @@ from .common import (
     name_or_generated,
     random_suffix,
     resource_tags,
+    sync_tags,
     tag_list,
 )
 
@@ -104,11 +105,12 @@ class Role(MotoProvisioner):
             backend.put_role_permissions_boundary(name, new_props["PermissionsBoundary"])
         elif old_props.get("PermissionsBoundary"):
             backend.delete_role_permissions_boundary(name)
-        wanted = resource_tags(ctx, new_props)
-        stale = [t["Key"] for t in backend.get_role(name).tags if t["Key"] not in wanted]
-        if stale:
-            backend.untag_role(name, stale)
-        backend.tag_role(name, tag_list(wanted))
+        sync_tags(
+            resource_tags(ctx, new_props),
+            [t["Key"] for t in backend.get_role(name).tags],
+            functools.partial(backend.untag_role, name),
+            lambda tags: backend.tag_role(name, tag_list(tags)),
+        )
         self._sync(ctx, name, old_props, new_props)
         return current
 

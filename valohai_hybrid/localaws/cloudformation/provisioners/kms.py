@@ -7,12 +7,13 @@ schedules its deletion after PendingWindowInDays.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from moto.kms.models import KmsBackend, kms_backends
 
 from .base import Provisioned, ResourceContext, register
-from .common import MotoProvisioner, as_bool, as_int, json_text, resource_tags
+from .common import MotoProvisioner, as_bool, as_int, json_text, resource_tags, sync_tags
 
 
 def kms_backend(ctx: ResourceContext) -> KmsBackend:
@@ -67,13 +68,12 @@ class Key(MotoProvisioner):
             backend.enable_key_rotation(key_id)
         else:
             backend.disable_key_rotation(key_id)
-        wanted = resource_tags(ctx, props)
-        have = backend.list_resource_tags(key_id)["Tags"]
-        stale = [tag["TagKey"] for tag in have if tag["TagKey"] not in wanted]
-        if stale:
-            backend.untag_resource(key_id, stale)
-        if wanted:
-            backend.tag_resource(key_id, wanted)
+        sync_tags(
+            resource_tags(ctx, props),
+            [tag["TagKey"] for tag in backend.list_resource_tags(key_id)["Tags"]],
+            partial(backend.untag_resource, key_id),
+            partial(backend.tag_resource, key_id),
+        )
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
         backend = kms_backend(ctx)

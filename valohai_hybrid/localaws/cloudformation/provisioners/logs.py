@@ -6,12 +6,13 @@ moto's LogGroup model drops KmsKeyId and cannot update: a retention change would
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from moto.logs.models import LogsBackend, logs_backends
 
 from .base import Provisioned, ResourceContext, register
-from .common import ConfiguredInPlace, as_int, name_or_generated, resource_tags
+from .common import ConfiguredInPlace, as_int, name_or_generated, resource_tags, sync_tags
 
 
 def logs_backend(ctx: ResourceContext) -> LogsBackend:
@@ -42,11 +43,12 @@ class LogGroup(ConfiguredInPlace):
         else:
             backend.put_retention_policy(name, retention)  # type: ignore[arg-type]
         group.kms_key_id = props.get("KmsKeyId")  # AssociateKmsKey is not in moto's backend
-        wanted = resource_tags(ctx, props)
-        stale = [key for key in backend.list_tags_log_group(name) if key not in wanted]
-        if stale:
-            backend.untag_log_group(name, stale)
-        backend.tag_log_group(name, wanted)
+        sync_tags(
+            resource_tags(ctx, props),
+            backend.list_tags_log_group(name),
+            partial(backend.untag_log_group, name),
+            partial(backend.tag_log_group, name),
+        )
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
         backend = logs_backend(ctx)

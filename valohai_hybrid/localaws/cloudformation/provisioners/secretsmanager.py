@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import json
 import uuid
+from functools import partial
 from typing import Any
 
 from moto.secretsmanager.models import SecretsManagerBackend, secretsmanager_backends
 
 from .base import Provisioned, ProvisionError, ResourceContext, register
-from .common import MotoProvisioner, as_bool, as_int, generated_name, resource_tags, tag_list
+from .common import (
+    MotoProvisioner,
+    as_bool,
+    as_int,
+    generated_name,
+    resource_tags,
+    sync_tags,
+    tag_list,
+)
 
 
 def secrets_backend(ctx: ResourceContext) -> SecretsManagerBackend:
@@ -104,11 +113,12 @@ class Secret(MotoProvisioner):
             kms_key_id=new_props.get("KmsKeyId"),
             description=new_props.get("Description"),
         )
-        wanted = resource_tags(ctx, new_props)
-        stale = [t["Key"] for t in backend.secrets[arn].tags or [] if t["Key"] not in wanted]
-        if stale:
-            backend.untag_resource(arn, stale)
-        backend.tag_resource(arn, wanted)
+        sync_tags(
+            resource_tags(ctx, new_props),
+            [t["Key"] for t in backend.secrets[arn].tags or []],
+            partial(backend.untag_resource, arn),
+            partial(backend.tag_resource, arn),
+        )
         return current
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:

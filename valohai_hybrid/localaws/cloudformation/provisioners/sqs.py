@@ -6,13 +6,14 @@ RedrivePolicy, retention or key is silently kept as it was); it has no QueuePoli
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from moto.sqs.models import Queue as MotoQueue
 from moto.sqs.models import SQSBackend, sqs_backends
 
 from .base import Provisioned, ResourceContext, register
-from .common import MotoProvisioner, as_bool, generated_name, json_text, resource_tags
+from .common import MotoProvisioner, as_bool, generated_name, json_text, resource_tags, sync_tags
 
 # Queue attributes a template may set, with the value AWS uses when it names none.
 _DEFAULTS: dict[str, Any] = {
@@ -85,12 +86,12 @@ class Queue(MotoProvisioner):
         # moto clears the queue policy unless it is passed along (a QueuePolicy owns it).
         attributes = {**dropped, **_attributes(new_props), "Policy": queue.policy}
         backend.set_queue_attributes(queue.name, attributes)
-        wanted = resource_tags(ctx, new_props)
-        stale = [key for key in queue.tags if key not in wanted]
-        if stale:
-            backend.untag_queue(queue.name, stale)
-        if wanted:
-            backend.tag_queue(queue.name, wanted)
+        sync_tags(
+            resource_tags(ctx, new_props),
+            queue.tags,
+            partial(backend.untag_queue, queue.name),
+            partial(backend.tag_queue, queue.name),
+        )
         return current
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:

@@ -8,13 +8,14 @@ version history goes with it).
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 from typing import Any
 
 from moto.ssm.exceptions import ParameterNotFound
 from moto.ssm.models import SimpleSystemManagerBackend, ssm_backends
 
 from .base import Provisioned, ResourceContext, register
-from .common import MotoProvisioner, generated_name, resource_tags
+from .common import MotoProvisioner, generated_name, resource_tags, sync_tags
 
 
 def ssm_backend(ctx: ResourceContext) -> SimpleSystemManagerBackend:
@@ -46,12 +47,12 @@ class Parameter(MotoProvisioner):
         backend = ssm_backend(ctx)
         name = current.physical_id
         self._put(ctx, name, new_props, overwrite=True)
-        wanted = resource_tags(ctx, new_props)
-        have = backend.list_tags_for_resource("Parameter", name)
-        stale = [key for key in have if key not in wanted]
-        if stale:
-            backend.remove_tags_from_resource("Parameter", name, stale)
-        backend.add_tags_to_resource("Parameter", name, wanted)
+        sync_tags(
+            resource_tags(ctx, new_props),
+            backend.list_tags_for_resource("Parameter", name),
+            partial(backend.remove_tags_from_resource, "Parameter", name),
+            partial(backend.add_tags_to_resource, "Parameter", name),
+        )
         return Provisioned(name, self._attributes(new_props))
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:

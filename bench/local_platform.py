@@ -1,9 +1,10 @@
 """The platform published on a local AWS of the benchmarks' own, and a customer admin launching
 its products through Service Catalog: what the launch, latency and scale benchmarks drive.
 
-Everything runs against a fresh local AWS (`running_local_aws`) and a Valohai stand-in sharing
-its CA. Publishing is `valohai_hybrid.publish` and launching is `valohai_hybrid.catalog`: the
-code paths of `valohai-hybrid publish` and `valohai-hybrid launch`.
+Everything runs against a fresh local AWS (started as `valohai-hybrid local-aws start` starts
+it) and a Valohai stand-in sharing its CA. Publishing is `valohai_hybrid.publish` and launching
+is `valohai_hybrid.catalog`: the code paths of `valohai-hybrid publish` and
+`valohai-hybrid launch`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -21,7 +22,8 @@ from typing import Any
 import boto3
 
 from valohai_hybrid.catalog import Catalog, Outcome
-from valohai_hybrid.localaws.testing import FAKE_CREDENTIALS, LocalAwsHandle, running_local_aws
+from valohai_hybrid.localaws import control
+from valohai_hybrid.localaws.testing import FAKE_CREDENTIALS, LocalAwsHandle
 from valohai_hybrid.publish import Published, PublishOptions, publish
 from valohai_hybrid.standin import StandIn
 
@@ -213,9 +215,31 @@ def publish_platform(aws: LocalAwsHandle, principal: str, **options: Any) -> Pub
 
 
 @contextmanager
-def local_platform(state_dir: Path) -> Iterator[LocalPlatform]:
-    """Start a local AWS and the stand-in, publish this checkout's release, make an end user."""
-    with running_local_aws(state_dir) as aws, StandIn([SETUP_TOKEN], state_dir) as standin:
+def local_aws(state_dir: Path, stabilize: Mapping[str, float]) -> Iterator[LocalAwsHandle]:
+    """The local AWS in the background, stopped (with its Lambda workers) on exit.
+    `stabilize`: seconds CloudFormation waits per resource type (`--stabilize`)."""
+    info = control.start(state_dir, stabilize=stabilize)
+    try:
+        yield LocalAwsHandle(
+            endpoint_url=info["endpoint_url"],
+            ca_bundle=Path(info["ca_bundle"]),
+            state_dir=state_dir,
+            pid=int(info["pid"]),
+        )
+    finally:
+        control.stop(state_dir)
+
+
+@contextmanager
+def local_platform(
+    state_dir: Path, stabilize: Mapping[str, float] | None = None
+) -> Iterator[LocalPlatform]:
+    """Start a local AWS (with modelled resource waits, if any) and the stand-in, publish this
+    checkout's release, make an end user."""
+    with (
+        local_aws(state_dir, stabilize or {}) as aws,
+        StandIn([SETUP_TOKEN], state_dir) as standin,
+    ):
         user = EndUser.create(aws)
         published = publish_platform(aws, user.arn)
         catalog = Catalog(user.client, poll_seconds=POLL_SECONDS, timeout=RECORD_TIMEOUT)

@@ -8,8 +8,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from .config import check_stabilize
 
 STATUS_FILE = "server.json"
 LOG_FILE = "server.log"
@@ -31,9 +34,21 @@ def status(state_dir: Path) -> dict[str, Any] | None:
     return info
 
 
-def spawn(state_dir: Path, port: int, *, stdout: Any, stderr: Any = None) -> subprocess.Popen[Any]:
+def spawn(
+    state_dir: Path,
+    port: int,
+    *,
+    stdout: Any,
+    stderr: Any = None,
+    stabilize: Mapping[str, float] | None = None,
+) -> subprocess.Popen[Any]:
     """The server as a child process in a session of its own (so stopping it stops its
-    Lambda workers too), with fake credentials: it must never reach a real account."""
+    Lambda workers too), with fake credentials: it must never reach a real account.
+
+    `stabilize`: seconds CloudFormation waits per resource type created or deleted (the
+    server's `--stabilize`); ValueError names the fix for a bad one before anything starts.
+    """
+    waits = check_stabilize(stabilize or {})
     env = {
         **os.environ,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -42,6 +57,8 @@ def spawn(state_dir: Path, port: int, *, stdout: Any, stderr: Any = None) -> sub
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "eu-west-1"),
     }
     command = [sys.executable, "-m", "valohai_hybrid.localaws.server"]
+    for resource_type, seconds in waits.items():
+        command += ["--stabilize", f"{resource_type}={seconds!r}"]
     return subprocess.Popen(
         [*command, "--port", str(port), "--state-dir", str(state_dir)],
         stdout=stdout,
@@ -52,7 +69,12 @@ def spawn(state_dir: Path, port: int, *, stdout: Any, stderr: Any = None) -> sub
     )
 
 
-def start(state_dir: Path, port: int = 0, timeout: float = 60.0) -> dict[str, Any]:
+def start(
+    state_dir: Path,
+    port: int = 0,
+    timeout: float = 60.0,
+    stabilize: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
     running = status(state_dir)
     if running:
         raise ControlError(
@@ -61,7 +83,12 @@ def start(state_dir: Path, port: int = 0, timeout: float = 60.0) -> dict[str, An
         )
     state_dir.mkdir(parents=True, exist_ok=True)
     with (state_dir / LOG_FILE).open("ab") as log:
-        process = spawn(state_dir, port, stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            process = spawn(
+                state_dir, port, stdout=subprocess.DEVNULL, stderr=log, stabilize=stabilize
+            )
+        except ValueError as exc:
+            raise ControlError(str(exc)) from exc
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         info = status(state_dir)
@@ -69,14 +96,20 @@ def start(state_dir: Path, port: int = 0, timeout: float = 60.0) -> dict[str, An
             return info
         if process.poll() is not None:
             raise ControlError(
-                f"the local AWS exited during start-up (code {process.returncode}); "
-                f"see {state_dir / LOG_FILE}"
+                f"the local AWS exited during start-up (code {process.returncode}): "
+                f"{_last_line(state_dir / LOG_FILE)}; see {state_dir / LOG_FILE}"
             )
         time.sleep(0.1)
     os.killpg(process.pid, signal.SIGKILL)
     raise ControlError(
         f"the local AWS did not start within {timeout:.0f} s; see {state_dir / LOG_FILE}"
     )
+
+
+def _last_line(log: Path) -> str:
+    """What the server said last (its refusal of an option, say)."""
+    lines = log.read_text(errors="replace").strip().splitlines()
+    return lines[-1] if lines else "it wrote nothing"
 
 
 def stop(state_dir: Path, timeout: float = 10.0) -> bool:

@@ -2,7 +2,8 @@
 
 `python -m valohai_hybrid.localaws.server --port 0 --state-dir DIR` starts it in the
 foreground, writes `DIR/server.json` (endpoint, pid, CA bundle) once it accepts requests, and
-stops cleanly on SIGTERM or SIGINT.
+stops cleanly on SIGTERM or SIGINT. `--stabilize TYPE=SECONDS` (repeatable) makes CloudFormation
+wait that long for each resource of the type it creates or deletes (see `stabilize_waits`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from werkzeug.wrappers import Request, Response
 from valohai_hybrid import devtls
 
 from . import faults
-from .config import LocalAwsConfig, set_config
+from .config import LocalAwsConfig, check_stabilize, set_config, stabilize_waits
 from .locking import BACKEND_LOCK
 
 log = logging.getLogger(__name__)
@@ -107,12 +108,23 @@ def _responses_app(environ: dict[str, Any], start_response: StartResponse) -> It
 
 
 class LocalAws:
-    """The server, in this process (tests, demo) or as the main program."""
+    """The server, in this process (tests, demo) or as the main program.
 
-    def __init__(self, state_dir: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+    `stabilize` maps resource types to the seconds their creation and deletion take (see
+    `stabilize_waits`); a bad one raises ValueError naming the fix.
+    """
+
+    def __init__(
+        self,
+        state_dir: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        stabilize: Mapping[str, float] | None = None,
+    ) -> None:
         self.state_dir = state_dir
         self.host = host
         self.port = port
+        self.stabilize = _known_types(check_stabilize(stabilize or {}))
         self._servers: list[BaseWSGIServer] = []
         self._threads: list[threading.Thread] = []
         self.config: LocalAwsConfig | None = None
@@ -151,6 +163,7 @@ class LocalAws:
             state_dir=self.state_dir,
             ca_bundle=ca.bundle,
             response_url_base=f"https://{self.host}:{responses.server_port}",
+            stabilize=self.stabilize,
         )
         set_config(self.config)
         extensions.install()
@@ -174,18 +187,43 @@ class LocalAws:
         extensions.uninstall()
 
 
+def _known_types(waits: dict[str, float]) -> dict[str, float]:
+    """A wait for a type the local AWS cannot create would never happen: refuse the typo."""
+    from .cloudformation.engine import provisioner_for
+
+    for resource_type in waits:
+        if provisioner_for(resource_type) is None:
+            raise ValueError(
+                f"--stabilize {resource_type}: the local AWS has no such resource type; check "
+                "its spelling (as in a template, e.g. AWS::EC2::Instance)"
+            )
+    return waits
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the local AWS in the foreground.")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     parser.add_argument("--state-dir", type=Path, default=Path(".localaws"))
+    parser.add_argument(
+        "--stabilize",
+        action="append",
+        default=[],
+        metavar="TYPE=SECONDS",
+        help="wait this long for each resource of TYPE created or deleted, as CloudFormation "
+        "waits for AWS (repeatable; e.g. AWS::EC2::Instance=10; default: no waits)",
+    )
     args = parser.parse_args(argv)
     if args.host not in devtls.LOCAL_HOSTS:
         parser.error("the local AWS binds to loopback only (127.0.0.1 or localhost)")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(name, "testing")
-    server = LocalAws(args.state_dir.resolve(), args.host, args.port)
+    try:
+        stabilize = stabilize_waits(args.stabilize)
+        server = LocalAws(args.state_dir.resolve(), args.host, args.port, stabilize)
+    except ValueError as exc:
+        parser.error(str(exc))
     config = server.start()
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -2,7 +2,8 @@
 
 Operations run in a background thread per stack, as in CloudFormation: the API returns at
 once and the stack's status and events tell what happens. Nested stacks run inside their
-parent's operation. Every step holds BACKEND_LOCK; waits (custom resources) release it.
+parent's operation. Every step holds BACKEND_LOCK; waits (custom resources, modelled
+stabilisation) release it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import copy
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from moto.core.exceptions import ServiceException
 from moto.utilities.utils import get_partition
 
-from valohai_hybrid.localaws.locking import BACKEND_LOCK
+from valohai_hybrid.localaws.config import get_config
+from valohai_hybrid.localaws.locking import BACKEND_LOCK, unlocked
 
 from . import schema
 from .custom_resources import CustomResourceProvisioner, as_strings
@@ -432,6 +435,7 @@ class Engine:
             return self._fail(stack, record, "CREATE_FAILED", exc)
         record.provisioned = provisioned
         self._resource_event(stack, record, "Resource creation Initiated")
+        self._stabilize(record)
         self._set_resource(stack, record, "CREATE_COMPLETE")
         return True
 
@@ -494,6 +498,7 @@ class Engine:
             return self._fail(stack, record, "UPDATE_FAILED", exc)
         record.provisioned, record.props = provisioned, new_props
         self._resource_event(stack, record, "Resource creation Initiated")
+        self._stabilize(record)
         self._set_resource(stack, record, "UPDATE_COMPLETE")
         return True
 
@@ -615,10 +620,21 @@ class Engine:
         except Exception as exc:
             self._fail(stack, record, "DELETE_FAILED", exc)
             return False
+        self._stabilize(record)
         self._set_resource(stack, record, "DELETE_COMPLETE")
         return True
 
     # -- helpers -------------------------------------------------------------------------------
+    @staticmethod
+    def _stabilize(record: ResourceRecord) -> None:
+        """Wait as CloudFormation waits for a created or deleted resource to stabilise (an
+        instance running, then terminated), when the server models it (`--stabilize`); without
+        the backend lock, so that other stacks go on meanwhile, as they do in AWS."""
+        seconds = get_config().stabilize.get(record.resource_type)
+        if seconds:
+            with unlocked():
+                time.sleep(seconds)
+
     def _provisioner(self, record: ResourceRecord) -> Provisioner:
         provisioner = provisioner_for(record.resource_type)
         if provisioner is None:  # _check_types keeps this from happening

@@ -73,6 +73,14 @@ def _launch_role_reference(raw: str) -> tuple[str, str]:
     return kind, value
 
 
+def _found(items: Mapping[str, T], item_id: str, kind: str) -> T:
+    """`items[item_id]`, or the not-found error AWS answers for an unknown id."""
+    try:
+        return items[item_id]
+    except KeyError:
+        raise ResourceNotFoundException(f"{kind} {item_id} not found") from None
+
+
 def _parameter_values(parameters: Sequence[Mapping[str, Any]] | None) -> dict[str, str]:
     values: dict[str, str] = {}
     for parameter in parameters or ():
@@ -123,10 +131,7 @@ class LocalServiceCatalogBackend(BaseBackend, TaggableResourcesMixin):
     # ---- lookups -------------------------------------------------------------------------
 
     def get_portfolio(self, portfolio_id: str) -> Portfolio:
-        try:
-            return self.portfolios[portfolio_id]
-        except KeyError:
-            raise ResourceNotFoundException(f"Portfolio {portfolio_id} not found") from None
+        return _found(self.portfolios, portfolio_id, "Portfolio")
 
     def get_product(self, product_id: str | None, name: str | None = None) -> Product:
         if product_id:
@@ -162,16 +167,10 @@ class LocalServiceCatalogBackend(BaseBackend, TaggableResourcesMixin):
         return named[-1]
 
     def get_constraint(self, constraint_id: str) -> Constraint:
-        try:
-            return self.constraints[constraint_id]
-        except KeyError:
-            raise ResourceNotFoundException(f"Constraint {constraint_id} not found") from None
+        return _found(self.constraints, constraint_id, "Constraint")
 
     def get_tag_option(self, tag_option_id: str) -> TagOption:
-        try:
-            return self.tag_options[tag_option_id]
-        except KeyError:
-            raise ResourceNotFoundException(f"TagOption {tag_option_id} not found") from None
+        return _found(self.tag_options, tag_option_id, "TagOption")
 
     def get_provisioned_product(
         self, pp_id: str | None, name: str | None = None

@@ -13,7 +13,7 @@ from typing import Any
 from moto.core.responses import ActionResult, BaseResponse, EmptyResult
 
 from .backend import LocalServiceCatalogBackend, backend_for
-from .models import Product, ProvisioningArtifact, page_of, tag_list
+from .models import Constraint, Portfolio, Product, ProvisioningArtifact, page_of, tag_list
 from .principals import Caller, resolve_caller
 from .provisioning import Record
 
@@ -37,9 +37,31 @@ class LocalServiceCatalogResponse(BaseResponse):
         params: dict[str, Any] = self.params
         return params.get(name, default)
 
-    def _paged(self, key: str, items: list[Any], default_size: int = 20) -> ActionResult:
-        page, token = page_of(items, self._p("PageToken"), self._p("PageSize"), default_size)
-        return ActionResult({key: page, "NextPageToken": token})
+    def _paged(
+        self, key: str, items: list[Any], next_key: str = "NextPageToken", **extra: Any
+    ) -> ActionResult:
+        """The page of `items` the request's PageToken and PageSize ask for, under `key`."""
+        page, token = page_of(items, self._p("PageToken"), self._p("PageSize"))
+        return ActionResult({key: page, **extra, next_key: token})
+
+    def _tag_map(self, name: str) -> dict[str, str]:
+        """A request's `[{Key, Value}]` tag list as a mapping."""
+        return {t["Key"]: t["Value"] for t in self._p(name, [])}
+
+    def _tag_options(self, resource: Portfolio | Product) -> list[dict[str, Any]]:
+        return [self.backend.get_tag_option(i).detail() for i in resource.tag_option_ids]
+
+    def _launch_choice(self) -> dict[str, Any]:
+        """What a launch and an update both name: product, version, launch path, parameters."""
+        return {
+            "product_id": self._p("ProductId"),
+            "product_name": self._p("ProductName"),
+            "artifact_id": self._p("ProvisioningArtifactId"),
+            "artifact_name": self._p("ProvisioningArtifactName"),
+            "path_id": self._p("PathId"),
+            "path_name": self._p("PathName"),
+            "parameters": self._p("ProvisioningParameters"),
+        }
 
     # ---- portfolios ----------------------------------------------------------------------
 
@@ -48,22 +70,17 @@ class LocalServiceCatalogResponse(BaseResponse):
             display_name=self._p("DisplayName"),
             provider_name=self._p("ProviderName"),
             description=self._p("Description"),
-            tags={t["Key"]: t["Value"] for t in self._p("Tags", [])},
+            tags=self._tag_map("Tags"),
             idempotency_token=self._p("IdempotencyToken"),
         )
-        return ActionResult(
-            {"PortfolioDetail": portfolio.detail(), "Tags": tag_list(portfolio.tags)}
-        )
+        return ActionResult(_portfolio_result(portfolio))
 
     def _portfolio_view(self, portfolio_id: str) -> dict[str, Any]:
         portfolio = self.backend.get_portfolio(portfolio_id)
         return {
             "PortfolioDetail": portfolio.detail(),
             "Tags": tag_list(portfolio.tags),
-            "TagOptions": [
-                self.backend.get_tag_option(option_id).detail()
-                for option_id in portfolio.tag_option_ids
-            ],
+            "TagOptions": self._tag_options(portfolio),
             "Budgets": [],
         }
 
@@ -76,12 +93,10 @@ class LocalServiceCatalogResponse(BaseResponse):
             display_name=self._p("DisplayName"),
             description=self._p("Description"),
             provider_name=self._p("ProviderName"),
-            add_tags={t["Key"]: t["Value"] for t in self._p("AddTags", [])},
+            add_tags=self._tag_map("AddTags"),
             remove_tags=self._p("RemoveTags", []),
         )
-        return ActionResult(
-            {"PortfolioDetail": portfolio.detail(), "Tags": tag_list(portfolio.tags)}
-        )
+        return ActionResult(_portfolio_result(portfolio))
 
     def list_portfolios(self) -> ActionResult:
         details = [p.detail() for p in self.backend.portfolios.values()]
@@ -147,7 +162,7 @@ class LocalServiceCatalogResponse(BaseResponse):
             support_description=self._p("SupportDescription"),
             support_email=self._p("SupportEmail"),
             support_url=self._p("SupportUrl"),
-            tags={t["Key"]: t["Value"] for t in self._p("Tags", [])},
+            tags=self._tag_map("Tags"),
             idempotency_token=self._p("IdempotencyToken"),
         )
         return ActionResult(
@@ -170,7 +185,7 @@ class LocalServiceCatalogResponse(BaseResponse):
                 "support_email": self._p("SupportEmail"),
                 "support_url": self._p("SupportUrl"),
             },
-            add_tags={t["Key"]: t["Value"] for t in self._p("AddTags", [])},
+            add_tags=self._tag_map("AddTags"),
             remove_tags=self._p("RemoveTags", []),
         )
         return ActionResult(
@@ -184,10 +199,7 @@ class LocalServiceCatalogResponse(BaseResponse):
                 "ProductViewDetail": product.view_detail(),
                 "ProvisioningArtifactSummaries": [a.summary() for a in product.artifacts.values()],
                 "Tags": tag_list(product.tags),
-                "TagOptions": [
-                    self.backend.get_tag_option(option_id).detail()
-                    for option_id in product.tag_option_ids
-                ],
+                "TagOptions": self._tag_options(product),
                 "Budgets": [],
             }
         )
@@ -215,10 +227,7 @@ class LocalServiceCatalogResponse(BaseResponse):
             p.view_summary(has_default_path=len(self.backend.launch_paths(caller, p)) == 1)
             for p in _sorted_products(found, self._p("SortBy"), self._p("SortOrder"))
         ]
-        page, token = page_of(summaries, self._p("PageToken"), self._p("PageSize"))
-        return ActionResult(
-            {"ProductViewSummaries": page, "ProductViewAggregations": {}, "NextPageToken": token}
-        )
+        return self._paged("ProductViewSummaries", summaries, ProductViewAggregations={})
 
     def search_products_as_admin(self) -> ActionResult:
         products = self.backend.search_products_as_admin(self._p("PortfolioId"), self._p("Filters"))
@@ -309,35 +318,17 @@ class LocalServiceCatalogResponse(BaseResponse):
             description=self._p("Description"),
             idempotency_token=self._p("IdempotencyToken"),
         )
-        return ActionResult(
-            {
-                "ConstraintDetail": constraint.detail(),
-                "ConstraintParameters": constraint.parameters,
-                "Status": "AVAILABLE",
-            }
-        )
+        return ActionResult(_constraint_result(constraint))
 
     def update_constraint(self) -> ActionResult:
         constraint = self.backend.update_constraint(
             self._p("Id"), description=self._p("Description"), parameters=self._p("Parameters")
         )
-        return ActionResult(
-            {
-                "ConstraintDetail": constraint.detail(),
-                "ConstraintParameters": constraint.parameters,
-                "Status": "AVAILABLE",
-            }
-        )
+        return ActionResult(_constraint_result(constraint))
 
     def describe_constraint(self) -> ActionResult:
         constraint = self.backend.get_constraint(self._p("Id"))
-        return ActionResult(
-            {
-                "ConstraintDetail": constraint.detail(),
-                "ConstraintParameters": constraint.parameters,
-                "Status": "AVAILABLE",
-            }
-        )
+        return ActionResult(_constraint_result(constraint))
 
     def list_constraints_for_portfolio(self) -> ActionResult:
         constraints = self.backend.constraints_for(self._p("PortfolioId"), self._p("ProductId"))
@@ -370,8 +361,7 @@ class LocalServiceCatalogResponse(BaseResponse):
 
     def list_tag_options(self) -> ActionResult:
         options = [o.detail() for o in self.backend.list_tag_options(self._p("Filters"))]
-        page, token = page_of(options, self._p("PageToken"), self._p("PageSize"))
-        return ActionResult({"TagOptionDetails": page, "PageToken": token})
+        return self._paged("TagOptionDetails", options, next_key="PageToken")
 
     def associate_tag_option_with_resource(self) -> ActionResult:
         self.backend.associate_tag_option_with_resource(
@@ -423,32 +413,20 @@ class LocalServiceCatalogResponse(BaseResponse):
             self.caller,
             name=self._p("ProvisionedProductName"),
             token=self._p("ProvisionToken"),
-            product_id=self._p("ProductId"),
-            product_name=self._p("ProductName"),
-            artifact_id=self._p("ProvisioningArtifactId"),
-            artifact_name=self._p("ProvisioningArtifactName"),
-            path_id=self._p("PathId"),
-            path_name=self._p("PathName"),
-            parameters=self._p("ProvisioningParameters"),
-            tags={t["Key"]: t["Value"] for t in self._p("Tags", [])},
+            **self._launch_choice(),
+            tags=self._tag_map("Tags"),
         )
         return ActionResult({"RecordDetail": record.detail()})
 
     def update_provisioned_product(self) -> ActionResult:
-        tags = self._p("Tags")
         record = self.backend.update_provisioned_product(
             self.caller,
             token=self._p("UpdateToken"),
             pp_id=self._p("ProvisionedProductId"),
             pp_name=self._p("ProvisionedProductName"),
-            product_id=self._p("ProductId"),
-            product_name=self._p("ProductName"),
-            artifact_id=self._p("ProvisioningArtifactId"),
-            artifact_name=self._p("ProvisioningArtifactName"),
-            path_id=self._p("PathId"),
-            path_name=self._p("PathName"),
-            parameters=self._p("ProvisioningParameters"),
-            tags=None if tags is None else {t["Key"]: t["Value"] for t in tags},
+            **self._launch_choice(),
+            # Absent Tags keep the launch's tags; an empty list would ask to remove them.
+            tags=None if self._p("Tags") is None else self._tag_map("Tags"),
         )
         return ActionResult({"RecordDetail": record.detail()})
 
@@ -464,10 +442,7 @@ class LocalServiceCatalogResponse(BaseResponse):
 
     def describe_record(self) -> ActionResult:
         record = self.backend.get_record(self._p("Id"))
-        page, token = page_of(record.outputs, self._p("PageToken"), self._p("PageSize"))
-        return ActionResult(
-            {"RecordDetail": record.detail(), "RecordOutputs": page, "NextPageToken": token}
-        )
+        return self._paged("RecordOutputs", record.outputs, RecordDetail=record.detail())
 
     def list_record_history(self) -> ActionResult:
         records = self.backend.record_history(
@@ -503,10 +478,7 @@ class LocalServiceCatalogResponse(BaseResponse):
             sort_by, "CreatedTime"
         )
         rows.sort(key=lambda row: row[field], reverse=self._p("SortOrder") == "DESCENDING")
-        page, token = page_of(rows, self._p("PageToken"), self._p("PageSize"))
-        return ActionResult(
-            {"ProvisionedProducts": page, "TotalResultsCount": len(rows), "NextPageToken": token}
-        )
+        return self._paged("ProvisionedProducts", rows, TotalResultsCount=len(rows))
 
     def scan_provisioned_products(self) -> ActionResult:
         visible = self.backend.visible_provisioned_products(
@@ -537,6 +509,18 @@ def _matches_query(row: dict[str, Any], query: str) -> bool:
     if sep and field in fields:
         return value.lower() in fields[field].lower()
     return any(query.lower() in v.lower() for v in fields.values())
+
+
+def _portfolio_result(portfolio: Portfolio) -> dict[str, Any]:
+    return {"PortfolioDetail": portfolio.detail(), "Tags": tag_list(portfolio.tags)}
+
+
+def _constraint_result(constraint: Constraint) -> dict[str, Any]:
+    return {
+        "ConstraintDetail": constraint.detail(),
+        "ConstraintParameters": constraint.parameters,
+        "Status": "AVAILABLE",
+    }
 
 
 def _artifact_result(artifact: ProvisioningArtifact) -> dict[str, Any]:

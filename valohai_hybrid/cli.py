@@ -214,14 +214,9 @@ def _session(region: str | None) -> Any:
     return session
 
 
-class _NoAccess(Exception):
-    """AWS cannot be used as configured (exit code 3)."""
-
-
-def _catalog(args: argparse.Namespace) -> Any:
-    from .catalog import Catalog
-
-    session = _session(args.region)
+def _clients(region: str | None) -> Callable[[str], Any]:
+    """boto3 clients of one region's session, each made once, when first asked for."""
+    session = _session(region)
     clients: dict[str, Any] = {}
 
     def client(service: str) -> Any:
@@ -229,7 +224,17 @@ def _catalog(args: argparse.Namespace) -> Any:
             clients[service] = session.client(service)
         return clients[service]
 
-    return Catalog(client, poll_seconds=args.poll, timeout=args.timeout)
+    return client
+
+
+class _NoAccess(Exception):
+    """AWS cannot be used as configured (exit code 3)."""
+
+
+def _catalog(args: argparse.Namespace) -> Any:
+    from .catalog import Catalog
+
+    return Catalog(_clients(args.region), poll_seconds=args.poll, timeout=args.timeout)
 
 
 def _product_name(name: str) -> str:
@@ -351,20 +356,27 @@ def _add_catalog_arguments(command: argparse.ArgumentParser, *, waits: bool = Tr
     )
 
 
+def _add_change_arguments(
+    command: argparse.ArgumentParser, parameters_help: str, version_help: str
+) -> None:
+    """What launch and update both take: parameter values, a version, the catalog options."""
+    command.add_argument(
+        "parameters",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help=f"{parameters_help}; KEY=@FILE reads the value from FILE",
+    )
+    command.add_argument("--version", help=version_help)
+    _add_catalog_arguments(command)
+
+
 # ---- doctor -----------------------------------------------------------------------------------
 
 
 def _doctor(args: argparse.Namespace) -> int:
     from . import doctor
 
-    session = _session(args.region)
-    clients: dict[str, Any] = {}
-
-    def client(service: str) -> Any:
-        if service not in clients:
-            clients[service] = session.client(service)
-        return clients[service]
-
+    client = _clients(args.region)
     answers: dict[str, set[str]] = {}
     for item in args.resolve:
         host, ip = _pair(item, "--resolve", "HOST=IP")
@@ -552,14 +564,9 @@ def build_parser() -> argparse.ArgumentParser:
         "product", help="product name or id; `iam` and `workers` name the two Valohai products"
     )
     launch.add_argument("name", help="a name for the launched product (letters, digits, . _ -)")
-    launch.add_argument(
-        "parameters",
-        nargs="*",
-        metavar="KEY=VALUE",
-        help="product parameters; KEY=@FILE reads the value from FILE",
+    _add_change_arguments(
+        launch, "product parameters", "product version (default: the recommended one)"
     )
-    launch.add_argument("--version", help="product version (default: the recommended one)")
-    _add_catalog_arguments(launch)
     launch.set_defaults(handler=_launch)
 
     update = _subcommand(
@@ -571,14 +578,9 @@ def build_parser() -> argparse.ArgumentParser:
         "  valohai-hybrid update valohai-workers --version 0.2.0 QueueInstanceType=t3.large",
     )
     update.add_argument("name", help="the launched product's name or id (pp-...)")
-    update.add_argument(
-        "parameters",
-        nargs="*",
-        metavar="KEY=VALUE",
-        help="parameters to change; KEY=@FILE reads the value from FILE",
+    _add_change_arguments(
+        update, "parameters to change", "version to move to (default: the one it has)"
     )
-    update.add_argument("--version", help="version to move to (default: the one it has)")
-    _add_catalog_arguments(update)
     update.set_defaults(handler=_update)
 
     terminate = _subcommand(

@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
+from tests.support import delete_platform
 from valohai_hybrid.localaws.testing import LocalAwsHandle
 from valohai_hybrid.publish import Published
 from valohai_hybrid.standin import StandIn
@@ -29,7 +30,6 @@ from .reliability_support import (
     Admin,
     Launcher,
     Scenario,
-    delete_platform,
     publish_platform,
     unique,
 )

@@ -7,13 +7,9 @@ and Valohai must receive every event of the setup exactly once, eventually.
 
 from __future__ import annotations
 
-import os
-import socket
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +17,17 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from tests.support import (
+    events_of,
+    eventually,
+    free_port,
+    iam_user,
+    publish_release,
+    workers_parameters,
+)
 from valohai_hybrid.catalog import Catalog, Outcome
-from valohai_hybrid.localaws.testing import LocalAwsHandle
-from valohai_hybrid.publish import Published, PublishOptions, publish
+from valohai_hybrid.localaws.testing import LocalAwsHandle, unique
+from valohai_hybrid.publish import Published
 from valohai_hybrid.standin import Attempt, ReceivedEvent, Receiver, StandIn
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -50,22 +54,6 @@ LIFE_EVENTS = (
 )
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll `check` until it returns something truthy (asynchronous deliveries settle)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout:.0f} s")
-        time.sleep(0.2)
-
-
 @dataclass
 class Admin:
     """The customer's admin: an IAM user with its own access key, associated with the
@@ -78,15 +66,7 @@ class Admin:
 
     @classmethod
     def create(cls, local_aws: LocalAwsHandle) -> Admin:
-        iam = local_aws.client("iam")
-        name = unique("reliability-admin")
-        arn = str(iam.create_user(UserName=name)["User"]["Arn"])
-        key = iam.create_access_key(UserName=name)["AccessKey"]
-        session = boto3.Session(
-            aws_access_key_id=key["AccessKeyId"],
-            aws_secret_access_key=key["SecretAccessKey"],
-            region_name=REGION,
-        )
+        arn, session = iam_user(local_aws, "reliability-admin", REGION)
         return cls(arn, session, local_aws.endpoint_url)
 
     def in_region(self, region: str) -> Admin:
@@ -113,41 +93,9 @@ class Admin:
         return Catalog(self.client, poll_seconds=0.1, timeout=timeout)
 
 
-@contextmanager
-def pointed_at(local_aws: LocalAwsHandle) -> Iterator[None]:
-    """AWS_ENDPOINT_URL at the local AWS while publishing: how a maintainer runs the demo."""
-    saved = os.environ.get("AWS_ENDPOINT_URL")
-    os.environ["AWS_ENDPOINT_URL"] = local_aws.endpoint_url
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("AWS_ENDPOINT_URL", None)
-        else:
-            os.environ["AWS_ENDPOINT_URL"] = saved
-
-
 def publish_platform(local_aws: LocalAwsHandle, region: str = REGION, **options: Any) -> Published:
     """`valohai-hybrid publish` of this checkout against the local AWS, quietly."""
-    with pointed_at(local_aws):
-        return publish(
-            PublishOptions(
-                project_dir=ROOT,
-                region=region,
-                sam=ROOT / ".tools" / "sam" / "bin" / "sam",
-                verbose=False,
-                **options,
-            ),
-            log=lambda _: None,
-        )
-
-
-def delete_platform(local_aws: LocalAwsHandle, published: Published) -> None:
-    cloudformation = local_aws.client("cloudformation", published.region)
-    (stack,) = cloudformation.describe_stacks(StackName=published.stack_name)["Stacks"]
-    cloudformation.delete_stack(StackName=stack["StackId"])
-    deleted = local_aws.wait_for_stack(stack["StackId"], region=published.region)
-    assert deleted["StackStatus"] == "DELETE_COMPLETE", deleted.get("StackStatusReason")
+    return publish_release(local_aws, region, **options)
 
 
 @dataclass
@@ -160,17 +108,14 @@ class Launcher:
 
     def parameters(self, valohai: StandIn | str, **overrides: str) -> dict[str, str]:
         """A launch reporting to `valohai` (a running stand-in, or the URL of one to come)."""
-        suffix = unique("rel")
-        return {
-            "ValohaiMasterRoleARN": self.iam.outputs["ValohaiMasterRoleARN"],
-            "QueueAddress": f"{suffix}.vqueue.net",
-            "SetupToken": SETUP_TOKEN,
-            "KeyPair": self.key_pair,
-            "ValohaiApiUrl": valohai if isinstance(valohai, str) else valohai.url,
-            "Suffix": suffix,
-            "RedisSecretName": f"ValohaiRedisSecret-{suffix}",
-            **overrides,
-        }
+        filled = workers_parameters(
+            master_role_arn=self.iam.outputs["ValohaiMasterRoleARN"],
+            valohai_url=valohai if isinstance(valohai, str) else valohai.url,
+            setup_token=SETUP_TOKEN,
+            key_pair=self.key_pair,
+            suffix=unique("rel"),
+        )
+        return {**filled, **overrides}
 
     def launch(
         self, parameters: Mapping[str, str], timeout: float = QUEUE_ADDRESS_SERVICE_TIMEOUT
@@ -182,11 +127,6 @@ class Launcher:
     def terminate(self, outcome: Outcome) -> Outcome:
         catalog = self.admin.catalog()
         return catalog.wait(catalog.terminate(outcome.provisioned_product_id))
-
-
-def events_of(standin: StandIn, stack_id: str | None) -> list[ReceivedEvent]:
-    """What the stand-in accepted (signature verified) about one stack, oldest first."""
-    return [e for e in standin.receiver.events() if e.body["stack"]["id"] == stack_id]
 
 
 def delivered_exactly_once(
@@ -301,7 +241,7 @@ class Scenario:
     def run(self, launcher: Launcher, state_dir: Path) -> Scenario:
         """Launch with Valohai misbehaving, let it recover (the events queued meanwhile
         redelivered), then terminate with Valohai well."""
-        port = _free_port()
+        port = free_port()
         self.standin = standin = StandIn([SETUP_TOKEN], state_dir, port=port)
         if self.down_for is None:
             standin.start()
@@ -327,9 +267,3 @@ class Scenario:
             )
             self.terminated = catalog.wait(catalog.terminate(self.outcome.provisioned_product_id))
         return self
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

@@ -19,7 +19,6 @@ from doctor_support import (
     KEY_PAIR,
     QUEUE_ADDRESS,
     REGION,
-    ROOT,
     SETUP_TOKEN,
     VALOHAI_PRINCIPAL,
     WORKERS,
@@ -28,9 +27,9 @@ from doctor_support import (
     workers_parameters,
 )
 
+from tests.support import delete_platform, publish_release
 from valohai_hybrid.catalog import Catalog
 from valohai_hybrid.localaws.testing import LocalAwsHandle
-from valohai_hybrid.publish import PublishOptions, publish
 from valohai_hybrid.standin import StandIn
 
 
@@ -51,27 +50,15 @@ def environment(local_aws: LocalAwsHandle) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def catalog(local_aws: LocalAwsHandle, aws: Any) -> Iterator[Catalog]:
     """The platform, published as a maintainer does; Service Catalog as the account's admin."""
-    os.environ["AWS_ENDPOINT_URL"] = local_aws.endpoint_url
-    try:
-        published = publish(
-            PublishOptions(
-                project_dir=ROOT,
-                region=REGION,
-                sam=ROOT / ".tools" / "sam" / "bin" / "sam",
-                # The shortest redelivery interval: a queued hand-off arrives within a test.
-                parameters={"RedeliveryIntervalSeconds": "30"},
-                verbose=False,
-            ),
-            log=lambda _: None,
-        )
-    finally:
-        del os.environ["AWS_ENDPOINT_URL"]
+    published = publish_release(
+        local_aws,
+        REGION,
+        # The shortest redelivery interval: a queued hand-off arrives within a test.
+        parameters={"RedeliveryIntervalSeconds": "30"},
+    )
     aws("ec2").create_key_pair(KeyName=KEY_PAIR)
     yield Catalog(aws, poll_seconds=0.1, timeout=120)
-    cloudformation = aws("cloudformation")
-    (stack,) = cloudformation.describe_stacks(StackName=published.stack_name)["Stacks"]
-    cloudformation.delete_stack(StackName=stack["StackId"])
-    local_aws.wait_for_stack(stack["StackId"], region=REGION)
+    delete_platform(local_aws, published)
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from typing import Any
 
 import trustme
 
+from tests import support
 from valohai_hybrid.catalog import Outcome
 from valohai_hybrid.standin import StandIn
 
@@ -55,7 +56,7 @@ class QueuePort:
         self.password = password
         self.ca_bundle = directory / "ca.pem"
         ca.cert_pem.write_to_path(str(self.ca_bundle))
-        self.port = _free_port()
+        self.port = support.free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.serve(ca.issue_cert(QUEUE_ADDRESS))
 
@@ -136,22 +137,14 @@ class QueuePort:
             return False
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def workers_parameters(master: str, standin: StandIn, suffix: str) -> dict[str, str]:
-    return {
-        "ValohaiMasterRoleARN": master,
-        "QueueAddress": QUEUE_ADDRESS if suffix == "doctor-it" else f"{suffix}.vqueue.net",
-        "SetupToken": SETUP_TOKEN,
-        "KeyPair": KEY_PAIR,
-        "Suffix": suffix,
-        "RedisSecretName": f"ValohaiRedisSecret-{suffix}",
-        "ValohaiApiUrl": standin.url,
-    }
+    return support.workers_parameters(
+        master_role_arn=master,
+        valohai_url=standin.url,
+        setup_token=SETUP_TOKEN,
+        key_pair=KEY_PAIR,
+        suffix=suffix,
+    )
 
 
 def expiring(ca: trustme.CA, name: str, days: float) -> trustme.LeafCert:

@@ -15,7 +15,6 @@ import pytest
 from botocore.exceptions import ClientError
 from platform_support import (
     IAM_PRODUCT,
-    REGION,
     RELEASE,
     SETUP_TOKEN,
     VALOHAI_PRINCIPAL,
@@ -26,6 +25,7 @@ from platform_support import (
     release_copy,
 )
 
+from tests.support import delete_platform
 from valohai_hybrid.localaws.testing import LocalAwsHandle, unique
 from valohai_hybrid.publish import Published
 from valohai_hybrid.standin import StandIn
@@ -46,11 +46,7 @@ def platform(local_aws: LocalAwsHandle, end_user: EndUser) -> Iterator[Published
         parameters={"RedeliveryIntervalSeconds": REDELIVERY_INTERVAL},
     )
     yield published
-    cloudformation = local_aws.client("cloudformation", REGION)
-    (stack,) = cloudformation.describe_stacks(StackName=published.stack_name)["Stacks"]
-    cloudformation.delete_stack(StackName=stack["StackId"])
-    deleted = local_aws.wait_for_stack(stack["StackId"], region=REGION)
-    assert deleted["StackStatus"] == "DELETE_COMPLETE", deleted.get("StackStatusReason")
+    delete_platform(local_aws, published)
 
 
 @pytest.fixture(scope="package")

@@ -6,22 +6,20 @@ the events.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import boto3
 from jsonschema import Draft202012Validator
 
+from tests import support
+from tests.support import events_of as events_of  # the platform tests import it from here
+from tests.support import eventually
 from valohai_hybrid.localaws.testing import LocalAwsHandle, unique
-from valohai_hybrid.publish import Published, PublishOptions, publish
+from valohai_hybrid.publish import Published
 from valohai_hybrid.standin import ReceivedEvent, StandIn
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -36,47 +34,11 @@ WORKERS_PRODUCT = "Valohai Hybrid Workers"
 RECORD_TIMEOUT = 120.0
 
 
-def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll `check` until it returns something truthy (asynchronous deliveries settle)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout:.0f} s")
-        time.sleep(0.2)
-
-
-@contextmanager
-def pointed_at(local_aws: LocalAwsHandle) -> Iterator[None]:
-    """AWS_ENDPOINT_URL at the local AWS while publishing: how a maintainer runs the demo."""
-    saved = os.environ.get("AWS_ENDPOINT_URL")
-    os.environ["AWS_ENDPOINT_URL"] = local_aws.endpoint_url
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("AWS_ENDPOINT_URL", None)
-        else:
-            os.environ["AWS_ENDPOINT_URL"] = saved
-
-
 def publish_release(
     local_aws: LocalAwsHandle, project_dir: Path = ROOT, region: str = REGION, **options: Any
 ) -> Published:
-    """`valohai-hybrid publish` (quietly) against the local AWS."""
-    with pointed_at(local_aws):
-        return publish(
-            PublishOptions(
-                project_dir=project_dir,
-                region=region,
-                sam=ROOT / ".tools" / "sam" / "bin" / "sam",
-                verbose=False,
-                **options,
-            ),
-            log=lambda _: None,
-        )
+    """`valohai-hybrid publish` (quietly) against the local AWS, in this package's region."""
+    return support.publish_release(local_aws, region, project_dir, **options)
 
 
 def project_with_changed_functions(destination: Path, change: str) -> Path:
@@ -117,13 +79,6 @@ def validate(event: ReceivedEvent) -> None:
     )
 
 
-def events_of(
-    standin: StandIn, stack_id: str, event_type: str | None = None
-) -> list[ReceivedEvent]:
-    """What the stand-in accepted (signature verified) about one stack, oldest first."""
-    return [e for e in standin.receiver.events(event_type) if e.body["stack"]["id"] == stack_id]
-
-
 @dataclass
 class Record:
     """A Service Catalog record once it is final: its detail and all its outputs."""
@@ -157,15 +112,7 @@ class EndUser:
     """
 
     def __init__(self, local_aws: LocalAwsHandle) -> None:
-        iam = local_aws.client("iam")
-        self.name = unique("platform-end-user")
-        self.arn = str(iam.create_user(UserName=self.name)["User"]["Arn"])
-        key = iam.create_access_key(UserName=self.name)["AccessKey"]
-        session = boto3.Session(
-            aws_access_key_id=key["AccessKeyId"],
-            aws_secret_access_key=key["SecretAccessKey"],
-            region_name=REGION,
-        )
+        self.arn, session = support.iam_user(local_aws, "platform-end-user", REGION)
         self.servicecatalog: Any = session.client(
             "servicecatalog", endpoint_url=local_aws.endpoint_url
         )
@@ -250,14 +197,11 @@ def workers_parameters(
     iam: Record, standin: StandIn, key_pair: str, **overrides: str
 ) -> dict[str, str]:
     """What a customer admin fills in for the Workers product (names unique to one launch)."""
-    suffix = unique("data")
-    return {
-        "ValohaiMasterRoleARN": iam.outputs["ValohaiMasterRoleARN"],
-        "QueueAddress": f"{suffix}.vqueue.net",
-        "SetupToken": SETUP_TOKEN,
-        "KeyPair": key_pair,
-        "ValohaiApiUrl": standin.url,
-        "Suffix": suffix,
-        "RedisSecretName": f"ValohaiRedisSecret-{suffix}",
-        **overrides,
-    }
+    filled = support.workers_parameters(
+        master_role_arn=iam.outputs["ValohaiMasterRoleARN"],
+        valohai_url=standin.url,
+        setup_token=SETUP_TOKEN,
+        key_pair=key_pair,
+        suffix=unique("data"),
+    )
+    return {**filled, **overrides}

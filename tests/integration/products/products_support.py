@@ -8,7 +8,6 @@ Resource and every Condition match.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -17,6 +16,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from tests.support import events_of, workers_parameters
+from tests.support import eventually as eventually  # the products tests import it from here
 from valohai_hybrid.localaws.testing import LocalAwsHandle, unique
 from valohai_hybrid.packaging import Release
 from valohai_hybrid.standin import ReceivedEvent, StandIn
@@ -36,18 +37,6 @@ def parameter_list(values: dict[str, str]) -> list[dict[str, str]]:
 
 def outputs_of(description: dict[str, Any]) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
-
-
-def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll `check` until it returns something truthy (asynchronous deliveries settle)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout:.0f} s")
-        time.sleep(0.2)
 
 
 @dataclass
@@ -75,9 +64,7 @@ class Setup:
 
     def events(self, standin: StandIn, event_type: str | None = None) -> list[ReceivedEvent]:
         """What the stand-in accepted (signature verified) for this stack, oldest first."""
-        return [
-            e for e in standin.receiver.events(event_type) if e.body["stack"]["id"] == self.stack_id
-        ]
+        return events_of(standin, self.stack_id, event_type)
 
 
 @dataclass
@@ -92,17 +79,16 @@ class Products:
 
     def parameters(self, **overrides: str | None) -> dict[str, str]:
         """What a customer types in, each launch with its own queue address, names and data."""
-        suffix = unique("it")
         values: dict[str, str | None] = {
-            "ValohaiMasterRoleARN": self.master_role_arn,
-            "QueueAddress": f"{suffix}.vqueue.net",
-            "SetupToken": SETUP_TOKEN,
-            "KeyPair": KEY_PAIR,
-            "ValohaiApiUrl": self.standin.url,
-            "Suffix": suffix,
-            "RedisSecretName": f"ValohaiRedisSecret-{suffix}",
+            **workers_parameters(
+                master_role_arn=self.master_role_arn,
+                valohai_url=self.standin.url,
+                setup_token=SETUP_TOKEN,
+                key_pair=KEY_PAIR,
+                suffix=unique("it"),
+            ),
+            **overrides,
         }
-        values.update(overrides)
         return {k: v for k, v in values.items() if v is not None}
 
     def launch(self, name: str | None = None, **parameters: str) -> str:

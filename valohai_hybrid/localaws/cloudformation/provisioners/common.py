@@ -192,7 +192,7 @@ class ConfiguredInPlace(MotoProvisioner):
 
 
 class RecreatedOnUpdate(MotoProvisioner):
-    """Base of the types an update removes as the old properties made them and creates anew.
+    """Base of the types an update deletes, as the old properties made it, and creates again.
 
     For changes AWS makes in place but moto cannot; each subclass says why this is faithful.
     """

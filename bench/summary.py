@@ -158,27 +158,32 @@ def _waits(modelled: dict[str, Any]) -> str:
 
 
 def _scale_met(passes: dict[str, Any], largest: str, target: float) -> str:
-    verdicts = []
-    for label, key in (("with modelled waits", "modelled_waits"), ("CPU-bound", "cpu_bound")):
-        figures = passes[key]
-        verdict = f"{label}: {_met(figures['within_target'])}"
-        floor = figures["sizes"][largest]["floor_ratio_to_one"]
-        if floor > target:
-            verdict += f" (floor {floor:.1f} x > {target:g} x)"
-        verdicts.append(verdict)
-    return "; ".join(verdicts)
+    cpu_bound = passes["cpu_bound"]
+    verdict = f"CPU-bound: {_met(cpu_bound['within_target'])}"
+    floor = cpu_bound["sizes"][largest]["cpu_floor_ratio_to_one"]
+    if floor > target:
+        verdict += f" (CPU floor {floor:.1f} x > {target:g} x)"
+    return f"with modelled waits: {_met(passes['modelled_waits']['within_target'])}; {verdict}"
 
 
-def _scale_table(figures: dict[str, Any]) -> list[str]:
+def _scale_table(figures: dict[str, Any], *, cpu_floor: bool) -> list[str]:
+    """One pass's batches; the CPU floor columns where the CPU seconds are the launches'."""
+    floor_head, floor_rule = ("CPU floor s | floor x | over floor | ", "---:|---:|---:|")
     return [
-        "| at once | launch s | x one | floor x | CPU floor s | over CPU floor | terminate s | "
-        "events once | duplicate deliveries |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| at once | launch s | x one | "
+        + (floor_head if cpu_floor else "")
+        + "terminate s | events once | duplicate deliveries |",
+        "|---:|---:|---:|" + (floor_rule if cpu_floor else "") + "---:|---:|---:|",
         *(
             f"| {n} | {s['launch_seconds']:.2f} | {s['launch_ratio_to_one']:.1f} | "
-            f"{s['floor_ratio_to_one']:.1f} | {s['cpu_floor_seconds']:.2f} | "
-            f"{s['launch_seconds_over_cpu_floor']:.2f} | {s['terminate_seconds']:.2f} | "
-            f"{s['events_delivered_once']} | {s['duplicate_deliveries']} |"
+            + (
+                f"{s['cpu_floor_seconds']:.2f} | {s['cpu_floor_ratio_to_one']:.1f} | "
+                f"{s['launch_seconds_over_cpu_floor']:.2f} | "
+                if cpu_floor
+                else ""
+            )
+            + f"{s['terminate_seconds']:.2f} | {s['events_delivered_once']} | "
+            f"{s['duplicate_deliveries']} |"
             for n, s in figures["sizes"].items()
         ),
     ]
@@ -192,8 +197,8 @@ def _scale(results: dict[str, Any]) -> tuple[list[str], list[str]]:
     cpu, waited = cpu_bound["sizes"][largest], modelled["sizes"][largest]
     rows = [
         f"| 5 | {largest} Workers launches at once vs one (all succeeded, every notification "
-        f"once) | {cpu['launch_ratio_to_one']:.1f} x CPU-bound (floor "
-        f"{cpu['floor_ratio_to_one']:.1f} x); {waited['launch_ratio_to_one']:.1f} x with a "
+        f"once) | {cpu['launch_ratio_to_one']:.1f} x CPU-bound (CPU floor "
+        f"{cpu['cpu_floor_ratio_to_one']:.1f} x); {waited['launch_ratio_to_one']:.1f} x with a "
         f"modelled wait of {_waits(modelled)} | <= {target:g} x | "
         f"{_scale_met(passes, largest, target)} |"
     ]
@@ -207,7 +212,7 @@ def _scale(results: dict[str, Any]) -> tuple[list[str], list[str]]:
         f"CPU-bound (median of {cpu_bound['repeats']} batches per size): the local AWS creates "
         "every resource at once.",
         "",
-        *_scale_table(cpu_bound),
+        *_scale_table(cpu_bound, cpu_floor=True),
         "",
         "Here one warm launch is CPU work from start to end (the server, the functions and the "
         "stand-in share this machine; nothing waits on a network), so N launches cannot take "
@@ -229,13 +234,16 @@ def _scale(results: dict[str, Any]) -> tuple[list[str], list[str]]:
         "the resource is complete, as it waits in AWS for an instance to run or to terminate; "
         "other stacks go on meanwhile.",
         "",
-        *_scale_table(modelled),
+        *_scale_table(modelled, cpu_floor=False),
         "",
         "The wait is a model, not a measurement of AWS: a real instance usually takes longer to "
         "run and to terminate, and a longer wait only lowers the ratio. What this pass shows is "
-        "that nothing in the product or in the platform serialises launches: a batch takes one "
-        "launch's wait plus the CPU work of the batch, not one wait per launch. In AWS the CPU "
-        "work is spread over AWS's machines rather than two cores.",
+        "whether anything in the product or in the platform serialises launches that wait: "
+        f"{largest} launches at once took "
+        f"{waited['launch_seconds'] - modelled['sizes']['1']['launch_seconds']:.2f} s longer "
+        "than one (the batch's CPU work on this machine's cores, see above), not one wait per "
+        "launch. No CPU floor here: the CPU seconds over a batch include the benchmark's looks "
+        "at the records all through the waits, so they do not measure the launches' work.",
     ]
     return rows, detail
 

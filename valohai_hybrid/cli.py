@@ -38,6 +38,7 @@ from botocore.exceptions import (
 )
 
 from .localaws import control
+from .localaws.config import stabilize_waits
 
 if TYPE_CHECKING:
     from .publish import PublishOptions
@@ -83,7 +84,11 @@ class OperationFailed(Exception):
 def _local_aws(args: argparse.Namespace) -> int:
     state_dir: Path = args.state_dir.resolve()
     if args.action == "start":
-        info = control.start(state_dir, port=args.port)
+        try:
+            waits = stabilize_waits(args.stabilize)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+        info = control.start(state_dir, port=args.port, stabilize=waits)
         print(f"local AWS running at {info['endpoint_url']} (pid {info['pid']})")
         print(f"  export AWS_ENDPOINT_URL={info['endpoint_url']}")
         print(
@@ -531,6 +536,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=DEFAULT_STATE_DIR,
         help="where the server keeps its status, log and certificates (default .localaws)",
+    )
+    local.add_argument(
+        "--stabilize",
+        action="append",
+        default=[],
+        metavar="TYPE=SECONDS",
+        help="make CloudFormation wait SECONDS after creating or deleting a resource of TYPE, as "
+        "AWS waits for it to stabilise (repeatable; e.g. AWS::EC2::Instance=10)",
     )
     local.set_defaults(handler=_local_aws)
 

@@ -89,3 +89,21 @@ def test_stop_when_nothing_runs_says_so(tmp_path: Path) -> None:
     assert result.returncode == 0
     assert "was not running" in result.stdout
     assert os.listdir(tmp_path) == []
+
+
+def test_start_with_a_malformed_wait_is_a_usage_error_and_starts_nothing(tmp_path: Path) -> None:
+    result = _run("local-aws", "start", "--state-dir", str(tmp_path), "--stabilize", "10")
+    assert result.returncode == 2
+    assert "expected TYPE=SECONDS, e.g. AWS::EC2::Instance=10" in result.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_start_with_a_wait_reports_it_in_status(tmp_path: Path) -> None:
+    wait = ["--stabilize", "AWS::EC2::Instance=2"]
+    started = _run("local-aws", "start", "--state-dir", str(tmp_path), *wait)
+    try:
+        assert started.returncode == 0, started.stderr
+        status = _run("local-aws", "status", "--state-dir", str(tmp_path))
+        assert '"AWS::EC2::Instance": 2' in status.stdout
+    finally:
+        _run("local-aws", "stop", "--state-dir", str(tmp_path))

@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         "pid": os.getpid(),
         "ca_bundle": str(config.ca_bundle),
         "response_url_base": config.response_url_base,
+        "stabilize": stabilize,  # shown by `local-aws status`: these waits slow every stack
     }
     status_file = args.state_dir / "server.json"
     status_file.write_text(json.dumps(info))

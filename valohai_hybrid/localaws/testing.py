@@ -1,8 +1,7 @@
 """Run the local AWS for tests and tools: a server process and boto3 clients pointed at it.
 
 Used as a pytest plugin (`pytest_plugins = ["valohai_hybrid.localaws.testing"]`), which adds
-the session-scoped `local_aws` fixture, and by the demo and benchmarks through
-`running_local_aws()`.
+the session-scoped `local_aws` fixture, and by the demo through `running_local_aws()`.
 """
 
 from __future__ import annotations

@@ -4,10 +4,10 @@ moto 5.2.5 runs function code only in Docker (`LambdaFunction._invoke_lambda`). 
 replaces the seam every caller inside moto goes through, `LambdaFunction.invoke` (the Invoke API,
 SNS, S3 notifications, CloudWatch Logs subscriptions, custom resources), and adds what moto does
 not do: Lambda targets of EventBridge rules, SQS event source mappings that poll like Lambda's
-(batches, visibility timeout, redrive to the queue's DLQ), asynchronous invocations with retries
-and the function's dead-letter queue, and reserved concurrency (over it a synchronous call is
-throttled; an asynchronous event or an SQS batch waits for a free environment, as Lambda's queue
-holds it). The local CloudFormation engine calls `invoke()` directly.
+(batches, visibility timeout, redrive to the queue's DLQ, FIFO groups in order), asynchronous
+invocations with retries and the function's dead-letter queue, and reserved concurrency (over it
+a synchronous call is throttled; an asynchronous event or an SQS batch waits for a free
+environment, as Lambda's queue holds it). The local CloudFormation engine calls `invoke()` directly.
 
 An execution environment is a process of `lambda_bootstrap.py` under the Python of the function's
 runtime (`python3.13` -> a python3.13 on PATH or under ~/.pyenv/versions, else this interpreter),

@@ -22,8 +22,8 @@ from botocore.exceptions import ClientError
 REDIS_PORT = 63790
 CERTIFICATE_MIN_DAYS = 14
 #: The platform stack's durable path for notifications (template.yaml names them).
-REDELIVERY_QUEUE = "valohai-hybrid-redelivery"
-REDELIVERY_DEAD_LETTERS = "valohai-hybrid-redelivery-dlq"
+REDELIVERY_QUEUE = "valohai-hybrid-redelivery.fifo"
+REDELIVERY_DEAD_LETTERS = "valohai-hybrid-redelivery-dlq.fifo"
 HEALTHY_STACK = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE"}
 
 Resolver = Callable[[str], set[str]]

@@ -36,11 +36,15 @@ class EventType(StrEnum):
 
 
 class Event(NamedTuple):
-    """One event, ready to sign: the body bytes are exactly what the signature covers."""
+    """One event, ready to sign: the body bytes are exactly what the signature covers.
+
+    `stack_id` is the setup it concerns (`stack.id` of the body): its events are redelivered in
+    the order they were queued."""
 
     type: EventType
     key: str
     body: bytes
+    stack_id: str
 
 
 def idempotency_key(event_type: EventType, *parts: str) -> str:
@@ -80,7 +84,8 @@ def build(
         "stack": stack_of(stack_id),
         "data": dict(data),
     }
-    return Event(event_type, key, json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+    serialised = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return Event(event_type, key, serialised, stack_id)
 
 
 def key_id(token: str) -> str:

@@ -3,7 +3,8 @@
 Fed by an EventBridge rule on "CloudFormation Stack Status Change". A stack is a Valohai Hybrid
 setup when a setup-token secret carries its id (tag valohai-hybrid:stack-id); other stacks,
 nested stacks included, are ignored. After a setup's final event (DELETE_COMPLETE,
-ROLLBACK_COMPLETE) has been delivered, its token secret is force-deleted: nothing is left to sign.
+ROLLBACK_COMPLETE) has been delivered, its token secret is force-deleted, behind whatever events
+of the setup still wait for redelivery: then nothing is left to sign.
 """
 
 from __future__ import annotations

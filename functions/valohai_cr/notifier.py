@@ -1,12 +1,14 @@
 """Notifying Valohai: the setup token, NotificationPolicy, and the durable redelivery path.
 
-An event that is not delivered in time is put on the redelivery queue (REDELIVERY_QUEUE_URL)
-unsigned, with where to send it and which secret holds the token; the queue's consumer signs it
-afresh. What a failed delivery does to the CloudFormation operation is decided by `Stakes`.
+An event that is not delivered in time is put on the redelivery queue (REDELIVERY_QUEUE_URL, a
+FIFO queue with one message group per setup) unsigned, with where to send it and which secret
+holds the token; the queue's consumer signs it afresh. What a failed delivery does to the
+CloudFormation operation is decided by `Stakes`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -33,7 +35,8 @@ DELIVERY_BUDGET = 30.0
 #: Time a delivery leaves unused, so that what it could not deliver can still be queued.
 QUEUEING_RESERVE = 1.0
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9._~-]{32,256}")
-MESSAGE_FORMAT = 1
+#: 2: FIFO messages, each naming its setup (stack_id) and its kind (event or token_cleanup).
+MESSAGE_FORMAT = 2
 REDELIVERY_QUEUE_ENV = "REDELIVERY_QUEUE_URL"
 
 
@@ -78,6 +81,17 @@ class Destination(NamedTuple):
     token_secret_arn: str
 
 
+#: SQS's longest MessageGroupId; a longer stack ARN (a long stack name) is grouped by its hash.
+MAX_GROUP_ID = 128
+
+
+def message_group(stack_id: str) -> str:
+    """The FIFO message group of a setup's messages: one group per setup, in order within it."""
+    if len(stack_id) <= MAX_GROUP_ID:
+        return stack_id
+    return hashlib.sha256(stack_id.encode()).hexdigest()
+
+
 class Redelivery(NamedTuple):
     """A queued event; `cleanup_token` deletes the token secret once this (final) event is in."""
 
@@ -85,12 +99,23 @@ class Redelivery(NamedTuple):
     event: Event
     cleanup_token: bool = False
 
+    @property
+    def group(self) -> str:
+        return message_group(self.event.stack_id)
+
+    @property
+    def deduplication_id(self) -> str:
+        """The event's idempotency key: queueing the same event twice queues it once."""
+        return self.event.key
+
     def to_message(self) -> str:
         return json.dumps(
             {
                 "format": MESSAGE_FORMAT,
+                "kind": "event",
                 "api_url": self.destination.api_url,
                 "token_secret_arn": self.destination.token_secret_arn,
+                "stack_id": self.event.stack_id,
                 "event_type": self.event.type.value,
                 "idempotency_key": self.event.key,
                 "body": self.event.body.decode(),
@@ -98,24 +123,62 @@ class Redelivery(NamedTuple):
             }
         )
 
-    @classmethod
-    def from_message(cls, message: str) -> Redelivery:
-        """Parse a queue message; ValueError says what is wrong with it."""
-        try:
-            fields: dict[str, Any] = json.loads(message)
-            if fields.get("format") != MESSAGE_FORMAT:
-                raise ValueError(f"unsupported message format {fields.get('format')!r}")
-            destination = Destination(str(fields["api_url"]), str(fields["token_secret_arn"]))
-            event = Event(
-                EventType(fields["event_type"]),
-                str(fields["idempotency_key"]),
-                str(fields["body"]).encode(),
-            )
-            return cls(destination, event, bool(fields.get("cleanup_token", False)))
-        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as error:
-            raise ValueError(
-                f"malformed redelivery message: {type(error).__name__}: {error}"
-            ) from error
+
+class TokenCleanup(NamedTuple):
+    """Deletes a setup's token secret, queued after its final event was delivered directly.
+
+    In the setup's message group it runs only once every earlier message of the setup was
+    delivered or dead-lettered, so no queued event is left without a token to sign it."""
+
+    stack_id: str
+    token_secret_arn: str
+
+    @property
+    def group(self) -> str:
+        return message_group(self.stack_id)
+
+    @property
+    def deduplication_id(self) -> str:
+        """Deterministic: a final event forwarded twice queues one cleanup."""
+        return hashlib.sha256(f"token-cleanup\n{self.token_secret_arn}".encode()).hexdigest()
+
+    def to_message(self) -> str:
+        return json.dumps(
+            {
+                "format": MESSAGE_FORMAT,
+                "kind": "token_cleanup",
+                "stack_id": self.stack_id,
+                "token_secret_arn": self.token_secret_arn,
+            }
+        )
+
+
+QueuedMessage = Redelivery | TokenCleanup
+
+
+def parse_message(message: str) -> QueuedMessage:
+    """Parse a redelivery queue message; ValueError says what is wrong with it."""
+    try:
+        fields: dict[str, Any] = json.loads(message)
+        if fields.get("format") != MESSAGE_FORMAT:
+            raise ValueError(f"unsupported message format {fields.get('format')!r}")
+        stack_id = str(fields["stack_id"])
+        if fields["kind"] == "token_cleanup":
+            return TokenCleanup(stack_id, str(fields["token_secret_arn"]))
+        if fields["kind"] != "event":
+            raise ValueError(f"unknown message kind {fields['kind']!r}")
+        destination = Destination(str(fields["api_url"]), str(fields["token_secret_arn"]))
+        event = Event(
+            EventType(fields["event_type"]),
+            str(fields["idempotency_key"]),
+            str(fields["body"]).encode(),
+            stack_id,
+        )
+        return Redelivery(destination, event, bool(fields.get("cleanup_token", False)))
+    except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as error:
+        raise ValueError(
+            f"malformed redelivery message: {type(error).__name__}: {error}"
+        ) from error
 
 
 class SetupTokens:
@@ -165,17 +228,24 @@ class SetupTokens:
 
 
 class RedeliveryQueue:
-    """The SQS queue the redelivery consumer reads; its client is made on first use."""
+    """The SQS FIFO queue the redelivery consumer reads; its client is made on first use.
+
+    One message group per setup keeps a setup's messages in order while other setups' go on."""
 
     def __init__(self, url: str, make_client: Callable[[], SQSClient]) -> None:
         self._url = url
         self._make_client = make_client
         self._client: SQSClient | None = None
 
-    def put(self, redelivery: Redelivery) -> None:
+    def put(self, message: QueuedMessage) -> None:
         if self._client is None:
             self._client = self._make_client()
-        self._client.send_message(QueueUrl=self._url, MessageBody=redelivery.to_message())
+        self._client.send_message(
+            QueueUrl=self._url,
+            MessageBody=message.to_message(),
+            MessageGroupId=message.group,
+            MessageDeduplicationId=message.deduplication_id,
+        )
 
 
 class Notifier:
@@ -207,7 +277,7 @@ class Notifier:
             if result.outcome is Outcome.DELIVERED:
                 log.info("Valohai accepted the %s", what, extra={"attempts": result.attempts})
                 if cleanup_token:
-                    self._tokens.delete(destination.token_secret_arn, work)
+                    self._retire_token(event.stack_id, destination, work)
                 return Delivery.DELIVERED
             rejected = result.outcome is Outcome.REJECTED
             verb = "rejected" if rejected else "did not accept"
@@ -216,6 +286,28 @@ class Notifier:
                 raise ResourceFailure(problem)
         log.warning("%s; queueing it for redelivery", problem)
         return self._enqueue(Redelivery(destination, event, cleanup_token), problem, stakes, work)
+
+    def _retire_token(self, stack_id: str, destination: Destination, work: Work) -> None:
+        """Delete the setup's token after every event of the setup still waiting for redelivery.
+
+        Deleting it now would leave those events unsignable (lost to the dead-letter queue), so
+        the deletion is queued in the setup's message group, behind them. If it cannot be
+        queued, the token is deleted now all the same, at that risk: nothing else would ever
+        retire it, and a setup's token must not outlive the setup as a credential that still
+        signs."""
+        cleanup = TokenCleanup(stack_id, destination.token_secret_arn)
+        try:
+            with work.step("queueing the deletion of the setup token"):
+                self._queue.put(cleanup)
+        except ResourceFailure as error:
+            log.warning(
+                "%s; deleting the setup token now: events of the setup still queued, if any, "
+                "can no longer be signed",
+                error.reason,
+            )
+            self._tokens.delete(destination.token_secret_arn, work)
+            return
+        log.info("Queued the deletion of the setup token behind the setup's queued events")
 
     def _enqueue(
         self, redelivery: Redelivery, problem: str, stakes: Stakes, work: Work

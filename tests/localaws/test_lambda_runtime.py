@@ -520,6 +520,53 @@ def test_stock_moto_event_source_mapping_leaves_the_message(stock: Clients) -> N
     assert stock("sqs").receive_message(QueueUrl=url)["Messages"][0]["Body"] == "/good/stock"
 
 
+def test_a_fifo_event_source_mapping_keeps_each_groups_order(aws: Clients) -> None:
+    """A failed message and the later ones of its group come back in order; others go on."""
+    suffix = uuid.uuid4().hex[:8]
+    url, arn = _queue(aws, f"ordered-{suffix}.fifo", FifoQueue="true", VisibilityTimeout="1")
+    name = _deploy(aws, "app.sqs_fifo")
+    aws("lambda").create_event_source_mapping(
+        EventSourceArn=arn, FunctionName=name, FunctionResponseTypes=["ReportBatchItemFailures"]
+    )
+
+    sent = [("a", "bad-a1"), ("b", "b1"), ("a", "a2"), ("a", "a3")]
+    for group, body in sent:
+        aws("sqs").send_message(
+            QueueUrl=url,
+            MessageBody=body,
+            MessageGroupId=f"{group}-{suffix}",
+            MessageDeduplicationId=f"{body}-{suffix}",
+        )
+
+    def processed(group: str, count: int) -> Any:
+        seen = _parameter(aws, f"/fifo/{group}-{suffix}")
+        return seen is not None and len(json.loads(seen)) == count and json.loads(seen)
+
+    assert _eventually(lambda: processed("a", 3)) == [
+        [body, f"{body}-{suffix}", True] for body in ("bad-a1", "a2", "a3")
+    ]
+    assert processed("b", 1) == [["b1", f"b1-{suffix}", True]]
+
+
+def test_stock_moto_receives_a_timed_out_fifo_group_out_of_order() -> None:
+    """Why the poller releases timed-out messages first: moto alone gives the group's last one."""
+    with mock_aws():
+        sqs = boto3.client("sqs", **CREDENTIALS)
+        url = sqs.create_queue(
+            QueueName="ordered.fifo", Attributes={"FifoQueue": "true", "VisibilityTimeout": "1"}
+        )["QueueUrl"]
+        for body in ("first", "second"):
+            sqs.send_message(
+                QueueUrl=url, MessageBody=body, MessageGroupId="g", MessageDeduplicationId=body
+            )
+        assert len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]) == 2
+        time.sleep(1.1)
+
+        again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+
+    assert [m["Body"] for m in again] == ["second"]
+
+
 def _rule_to(client: Clients, name: str, **target: Any) -> str:
     """An EventBridge rule sending events of source `test.<name>` to function `name`."""
     arn = client("lambda").get_function(FunctionName=name)["Configuration"]["FunctionArn"]

@@ -398,6 +398,19 @@ def test_redelivery_waits_six_times_the_consumer_timeout_and_ends_in_a_dead_lett
     assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
+def test_redelivery_queues_are_fifo_so_a_setups_events_keep_their_order() -> None:
+    """The queue and its DLQ are FIFO (a FIFO queue needs a FIFO DLQ), and the event source
+    keeps to what Lambda allows on FIFO queues: at most 10 a batch, no batching window."""
+    for logical_id in ("RedeliveryQueue", "RedeliveryDeadLetterQueue"):
+        queue = TRANSLATED["Resources"][logical_id]["Properties"]
+        assert queue["FifoQueue"] is True
+        assert queue["QueueName"].endswith(".fifo")
+        assert "ContentBasedDeduplication" not in queue  # each message names its own id
+    (mapping,) = resources("AWS::Lambda::EventSourceMapping").values()
+    assert 1 <= mapping["Properties"]["BatchSize"] <= 10
+    assert "MaximumBatchingWindowInSeconds" not in mapping["Properties"]
+
+
 def test_every_queue_is_encrypted_and_tls_only() -> None:
     queues = resources("AWS::SQS::Queue")
     assert all(q["Properties"]["SqsManagedSseEnabled"] is True for q in queues.values())

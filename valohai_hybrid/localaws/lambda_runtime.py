@@ -4,10 +4,10 @@ moto 5.2.5 runs function code only in Docker (`LambdaFunction._invoke_lambda`). 
 replaces the seam every caller inside moto goes through, `LambdaFunction.invoke` (the Invoke API,
 SNS, S3 notifications, CloudWatch Logs subscriptions, custom resources), and adds what moto does
 not do: Lambda targets of EventBridge rules, SQS event source mappings that poll like Lambda's
-(batches, visibility timeout, redrive to the queue's DLQ), asynchronous invocations with retries
-and the function's dead-letter queue, and reserved concurrency (over it a synchronous call is
-throttled; an asynchronous event or an SQS batch waits for a free environment, as Lambda's queue
-holds it). The local CloudFormation engine calls `invoke()` directly.
+(batches, visibility timeout, redrive to the queue's DLQ, FIFO groups in order), asynchronous
+invocations with retries and the function's dead-letter queue, and reserved concurrency (over it
+a synchronous call is throttled; an asynchronous event or an SQS batch waits for a free
+environment, as Lambda's queue holds it). The local CloudFormation engine calls `invoke()` directly.
 
 An execution environment is a process of `lambda_bootstrap.py` under the Python of the function's
 runtime (`python3.13` -> a python3.13 on PATH or under ~/.pyenv/versions, else this interpreter),
@@ -1044,13 +1044,13 @@ def _deliver_sqs_batch(mapping: EventSourceMapping) -> None:
             source = sqs.get_queue(name)
         except QueueDoesNotExist:
             source = None
-        messages = (
-            sqs.receive_message(
+        if source is not None:
+            _release_timed_out(source)
+            messages = sqs.receive_message(
                 name, mapping.batch_size, 0, int(source.attributes["VisibilityTimeout"])
             )
-            if source is not None
-            else []
-        )
+        else:
+            messages = []
         if messages:
             fn = get_backend(mapping.account_id, mapping.region).get_function(mapping.function_arn)
             event = {"Records": [_sqs_record(m, queue_arn, region) for m in messages]}
@@ -1067,6 +1067,19 @@ def _deliver_sqs_batch(mapping: EventSourceMapping) -> None:
             if message.id not in failed and message.receipt_handle:
                 with contextlib.suppress(ReceiptHandleIsInvalid):
                     sqs.delete_message(name, message.receipt_handle)
+
+
+def _release_timed_out(queue: Any) -> None:
+    """Forget the in-flight state of messages whose visibility timeout has passed.
+
+    moto's receive_message skips a FIFO group while one of its messages is in flight, but
+    releases timed-out messages one at a time as it meets them: of a failed batch that times
+    out together, the group's first message is skipped (its later ones still count as in
+    flight) and the last is received first, out of order. Released beforehand, the group is
+    received from its first message, as SQS does.
+    """
+    for message in [m for m in queue.pending_messages if m.visible]:
+        queue.pending_messages.discard(message)
 
 
 def _batch_item_failures(mapping: EventSourceMapping, payload: bytes, ids: list[str]) -> set[str]:

@@ -9,7 +9,7 @@ import boto3
 from valohai_cr import runtime
 from valohai_cr.delivery import Sender, Urllib3Transport
 from valohai_cr.notifier import SetupTokens
-from valohai_cr.redelivery import RedeliveryConsumer
+from valohai_cr.redelivery import QueueRecord, RedeliveryConsumer
 from valohai_cr.work import Work
 
 if TYPE_CHECKING:
@@ -26,6 +26,13 @@ consumer = RedeliveryConsumer(
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[dict[str, str]]]:
-    messages = ((record["messageId"], record["body"]) for record in event.get("Records", []))
-    failed = consumer.consume(messages, Work.for_lambda(context))
+    records = (
+        QueueRecord(
+            record["messageId"],
+            (record.get("attributes") or {}).get("MessageGroupId"),
+            record["body"],
+        )
+        for record in event.get("Records", [])
+    )
+    failed = consumer.consume(records, Work.for_lambda(context))
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}

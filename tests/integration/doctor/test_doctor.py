@@ -264,15 +264,17 @@ def test_a_hand_off_valohai_received_late(
     assert report.code == 1
     assert "the last notification reached Valohai" in report.failed()
     assert re.search(
-        r"last hand-off: queued; \d+ event\(s\) wait in valohai-hybrid-redelivery$",
+        r"last hand-off: queued; \d+ event\(s\) wait in valohai-hybrid-redelivery\.fifo$",
         report.line("the last notification"),
     )
     assert "sent again automatically" in report.fix("the last notification")
 
     # Had the platform given up on an event after a day of refusals, it would wait in the DLQ.
     sqs = aws("sqs")
-    dead_letters = sqs.get_queue_url(QueueName="valohai-hybrid-redelivery-dlq")["QueueUrl"]
-    sqs.send_message(QueueUrl=dead_letters, MessageBody="{}")
+    dead_letters = sqs.get_queue_url(QueueName="valohai-hybrid-redelivery-dlq.fifo")["QueueUrl"]
+    sqs.send_message(
+        QueueUrl=dead_letters, MessageBody="{}", MessageGroupId="g", MessageDeduplicationId="d"
+    )
     try:
         report = doctor(name=queued.name)
     finally:

@@ -25,7 +25,7 @@ from platform_support import (
 
 from valohai_hybrid.localaws.testing import LocalAwsHandle
 from valohai_hybrid.publish import Published
-from valohai_hybrid.standin import Fault, StandIn
+from valohai_hybrid.standin import Fault, ReceivedEvent, StandIn
 
 #: Enough answers for every attempt of a launch and of the redeliveries meanwhile.
 DOWN = Fault(count=10_000, status=503, retry_after=3600)
@@ -74,6 +74,67 @@ def test_a_launch_succeeds_while_valohai_is_down_and_valohai_gets_the_events_lat
         validate(event)
     (created,) = [e for e in delivered if e.type == "setup.created"]
     assert created.body["data"]["handoff"]["queue_public_ip"] == workers.outputs["QueuePublicIp"]
+
+
+def test_a_setup_terminated_while_valohai_is_down_reaches_valohai_whole_and_in_order(
+    local_aws: LocalAwsHandle,
+    end_user: EndUser,
+    own_standin: StandIn,
+    iam_launch: Record,
+    key_pair: str,
+    launches: list[Record],
+) -> None:
+    """The deletion's events wait in the setup's FIFO group; the final one, queued last, is
+    redelivered last, and only then is the setup token deleted: nothing is left unsignable."""
+    workers = end_user.provision(
+        WORKERS_PRODUCT, None, workers_parameters(iam_launch, own_standin, key_pair)
+    )
+    launches.append(workers)
+    assert workers.status == "SUCCEEDED", workers.errors
+    secrets = local_aws.client("secretsmanager", REGION)
+    (token,) = [
+        s["ARN"]
+        for s in secrets.list_secrets()["SecretList"]
+        if {"Key": "valohai-hybrid:stack-id", "Value": workers.stack_id} in s.get("Tags", [])
+    ]
+    own_standin.receiver.reset()
+
+    own_standin.receiver.inject(DOWN)
+    assert end_user.terminate(workers).status == "SUCCEEDED"
+    final_refused = eventually(
+        lambda: (
+            ("stack.status_changed", 503)
+            in {(a.event_type, a.status) for a in own_standin.receiver.attempts()}
+        ),
+        what="the final event refused and queued",
+    )
+    assert final_refused
+    own_standin.receiver.reset()  # Valohai is back
+
+    def token_gone_after_every_event() -> list[ReceivedEvent] | None:
+        gone = token not in {s["ARN"] for s in secrets.list_secrets()["SecretList"]}
+        events = events_of(own_standin, workers.stack_id)
+        assert not gone or len(events) == 3, f"token deleted with only {events} in"
+        return events if gone else None
+
+    delivered = eventually(
+        token_gone_after_every_event, timeout=REDELIVERY_WAIT, what="the token's deletion"
+    )
+    assert [e.type for e in delivered] == [
+        "setup.deleted",
+        "queue_address.deregistered",
+        "stack.status_changed",
+    ]
+    assert delivered[-1].body["data"]["status"] == "DELETE_COMPLETE"
+    assert [a.outcome for a in own_standin.receiver.attempts()] == ["accepted"] * 3
+    sqs = local_aws.client("sqs", REGION)
+    for queue in ("valohai-hybrid-redelivery.fifo", "valohai-hybrid-redelivery-dlq.fifo"):
+        url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        counts = sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        assert set(counts.values()) == {"0"}, (queue, counts)
 
 
 def _gone(call: Any, **request: Any) -> bool:

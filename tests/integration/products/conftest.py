@@ -117,11 +117,14 @@ def standin(local_aws: LocalAwsHandle) -> Iterator[StandIn]:
 def platform(aws: Aws, function_packages: dict[str, bytes]) -> dict[str, str]:
     """What the platform stack provides, deployed by hand: function name -> function ARN."""
     iam, lambda_, sqs = aws("iam"), aws("lambda"), aws("sqs")
-    dead_letters = sqs.create_queue(QueueName="valohai-hybrid-redelivery-dlq")["QueueUrl"]
+    dead_letters = sqs.create_queue(
+        QueueName="valohai-hybrid-redelivery-dlq.fifo", Attributes={"FifoQueue": "true"}
+    )["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])
     redelivery = sqs.create_queue(
-        QueueName="valohai-hybrid-redelivery",
+        QueueName="valohai-hybrid-redelivery.fifo",
         Attributes={
+            "FifoQueue": "true",
             "VisibilityTimeout": str(REDELIVERY_VISIBILITY_SECONDS),
             "RedrivePolicy": json.dumps(
                 {"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": 5}

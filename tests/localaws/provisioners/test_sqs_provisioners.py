@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from valohai_hybrid.localaws.cloudformation.provisioners import sqs
 from valohai_hybrid.localaws.cloudformation.provisioners.base import (
     Provisioned,
+    ProvisionError,
     ResourceContext,
 )
 
@@ -94,6 +95,51 @@ def test_generated_fifo_queue_name(make_ctx: Ctx, client: Any) -> None:
     assert made.get_att("QueueName").startswith("unit-stack-Ordered-")
     assert made.get_att("QueueName").endswith(".fifo")
     assert attributes(client, made.physical_id)["FifoQueue"] == "true"
+
+
+def test_named_fifo_queues_keep_their_order_rules(make_ctx: Ctx, client: Any) -> None:
+    """As template.yaml's redelivery queues: FIFO with a FIFO DLQ; dedup ids are honoured."""
+    dead = sqs.Queue().create(
+        make_ctx("AWS::SQS::Queue", "Dead"), {"QueueName": "ordered-dlq.fifo", "FifoQueue": True}
+    )
+    made = sqs.Queue().create(
+        make_ctx("AWS::SQS::Queue", "Ordered"),
+        {
+            "QueueName": "ordered.fifo",
+            "FifoQueue": True,
+            "RedrivePolicy": {"deadLetterTargetArn": dead.get_att("Arn"), "maxReceiveCount": 3},
+        },
+    )
+    content = sqs.Queue().create(
+        make_ctx("AWS::SQS::Queue", "Content"),
+        {"QueueName": "content.fifo", "FifoQueue": "true", "ContentBasedDeduplication": True},
+    )
+
+    assert made.get_att("QueueName") == "ordered.fifo"
+    found = attributes(client, made.physical_id)
+    assert (found["FifoQueue"], found["ContentBasedDeduplication"]) == ("true", "false")
+    assert attributes(client, content.physical_id)["ContentBasedDeduplication"] == "true"
+    for body in ("one", "one again", "two"):
+        client.send_message(
+            QueueUrl=made.physical_id,
+            MessageBody=body,
+            MessageGroupId="setup",
+            MessageDeduplicationId=body.split()[0],
+        )
+        client.send_message(QueueUrl=content.physical_id, MessageBody=body, MessageGroupId="g")
+    client.send_message(QueueUrl=content.physical_id, MessageBody="two", MessageGroupId="g")
+    received = client.receive_message(QueueUrl=made.physical_id, MaxNumberOfMessages=10)
+    assert [m["Body"] for m in received["Messages"]] == ["one", "two"]
+    received = client.receive_message(QueueUrl=content.physical_id, MaxNumberOfMessages=10)
+    assert [m["Body"] for m in received["Messages"]] == ["one", "one again", "two"]
+    with pytest.raises(ClientError, match="MessageDeduplicationId"):
+        client.send_message(QueueUrl=made.physical_id, MessageBody="x", MessageGroupId="setup")
+    with pytest.raises(ClientError, match="MessageGroupId"):
+        client.send_message(QueueUrl=made.physical_id, MessageBody="x")
+    with pytest.raises(ProvisionError, match=r"must end in \.fifo"):
+        sqs.Queue().create(
+            make_ctx("AWS::SQS::Queue", "Misnamed"), {"QueueName": "plain", "FifoQueue": True}
+        )
 
 
 def policy_document(queue: Provisioned) -> dict[str, Any]:

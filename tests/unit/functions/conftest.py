@@ -167,7 +167,9 @@ def create_token_secret(stack_id: str, token: str) -> str:
 
 @pytest.fixture
 def redelivery_queue(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = boto3.client("sqs").create_queue(QueueName="valohai-redelivery")["QueueUrl"]
+    url = boto3.client("sqs").create_queue(
+        QueueName="valohai-redelivery.fifo", Attributes={"FifoQueue": "true"}
+    )["QueueUrl"]
     monkeypatch.setenv("REDELIVERY_QUEUE_URL", url)
     return url
 
@@ -352,18 +354,19 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def sqs_event(messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The Lambda event an SQS event source makes of received messages."""
+    """The Lambda event an SQS event source makes of received messages (received with
+    AttributeNames=["All"], so that FIFO records carry their MessageGroupId)."""
     return {
         "Records": [
             {
                 "messageId": m["MessageId"],
                 "receiptHandle": m["ReceiptHandle"],
                 "body": m["Body"],
-                "attributes": {},
+                "attributes": dict(m.get("Attributes", {})),
                 "messageAttributes": {},
                 "md5OfBody": m["MD5OfBody"],
                 "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:valohai-redelivery",
+                "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:valohai-redelivery.fifo",
                 "awsRegion": REGION,
             }
             for m in messages

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import boto3
 import pytest
 from conftest import (
     HANDOFF,
@@ -136,6 +138,29 @@ def test_best_effort_queues_what_valohai_does_not_take_and_succeeds_in_time(
     assert message["event_type"] == "setup.created"
     assert message["idempotency_key"] == response["Data"]["EventId"]
     assert message["token_secret_arn"] == props["SetupTokenSecretArn"]
+
+
+def test_queued_events_are_grouped_by_setup_within_sqs_limits(
+    invoke: Invoker, props: dict[str, Any], standin: StandIn, redelivery_queue: str
+) -> None:
+    """One FIFO message group per setup (at most 128 characters, even for a long stack name);
+    the event's key deduplicates it."""
+    long_named = STACK_ID.replace("valohai-setup", "s" * 128)
+    standin.receiver.inject(Fault(count=1000, status=500))
+    keys = {}
+    for stack_id in (STACK_ID, long_named):
+        response = invoke.send(invoke.event("Create", props, stack_id=stack_id), seconds=3).body
+        keys[stack_id] = response["Data"]["EventId"]
+
+    messages = boto3.client("sqs").receive_message(
+        QueueUrl=redelivery_queue, MaxNumberOfMessages=10, AttributeNames=["All"]
+    )["Messages"]
+
+    groups = {json.loads(m["Body"])["stack_id"]: m["Attributes"] for m in messages}
+    assert groups[STACK_ID]["MessageGroupId"] == STACK_ID
+    assert len(groups[long_named]["MessageGroupId"]) <= 128 < len(long_named)
+    assert groups[long_named]["MessageGroupId"] != STACK_ID
+    assert {s: a["MessageDeduplicationId"] for s, a in groups.items()} == keys
 
 
 @pytest.mark.parametrize(

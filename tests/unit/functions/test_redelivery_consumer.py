@@ -7,7 +7,17 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import HANDOFF, FakeContext, Inbox, Invoker, sqs_event
+from conftest import (
+    HANDOFF,
+    OTHER_STACK_ID,
+    OTHER_TOKEN,
+    STACK_ID,
+    FakeContext,
+    Inbox,
+    Invoker,
+    create_token_secret,
+    sqs_event,
+)
 
 from valohai_hybrid.standin import Fault, StandIn
 
@@ -35,7 +45,7 @@ def queued(
         )
     standin.receiver.reset()
     messages: list[Any] = boto3.client("sqs").receive_message(
-        QueueUrl=redelivery_queue, MaxNumberOfMessages=10
+        QueueUrl=redelivery_queue, MaxNumberOfMessages=10, AttributeNames=["All"]
     )["Messages"]
     assert len(messages) == 2
     return messages
@@ -86,12 +96,13 @@ def test_what_is_still_not_delivered_is_reported_for_sqs_to_offer_again(
     assert result == {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in queued]}
 
 
-def test_one_bad_message_does_not_stop_the_others(
+def test_bad_messages_do_not_stop_other_setups(
     consume: Any, queued: list[dict[str, Any]], standin: StandIn
 ) -> None:
+    other = {"MessageGroupId": OTHER_STACK_ID}
     broken = [
-        {**queued[0], "MessageId": "broken", "Body": "{not json"},
-        {**queued[0], "MessageId": "old", "Body": json.dumps({"format": 99})},
+        {**queued[0], "MessageId": "broken", "Body": "{not json", "Attributes": other},
+        {**queued[0], "MessageId": "old", "Body": json.dumps({"format": 1}), "Attributes": other},
     ]
 
     result = consume([*broken, queued[1]])
@@ -113,3 +124,87 @@ def test_a_rejected_event_is_reported_too(
 
     assert result == {"batchItemFailures": [{"itemIdentifier": queued[0]["MessageId"]}]}
     assert len(standin.receiver.attempts()) == 1
+
+
+def _secret_exists(arn: str) -> bool:
+    secrets = boto3.client("secretsmanager")
+    try:
+        secrets.describe_secret(SecretId=arn)
+    except secrets.exceptions.ResourceNotFoundException:
+        return False
+    return True
+
+
+def _cleanup(stack_id: str, secret_arn: str, message_id: str) -> dict[str, Any]:
+    """A token-cleanup message of `stack_id`'s group, as the forwarder queues it."""
+    body = json.dumps(
+        {
+            "format": 2,
+            "kind": "token_cleanup",
+            "stack_id": stack_id,
+            "token_secret_arn": secret_arn,
+        }
+    )
+    return {
+        "MessageId": message_id,
+        "ReceiptHandle": message_id,
+        "MD5OfBody": "",
+        "Body": body,
+        "Attributes": {"MessageGroupId": stack_id},
+    }
+
+
+def test_a_setups_messages_are_delivered_in_queue_order_then_its_token_deleted(
+    consume: Any, queued: list[dict[str, Any]], standin: StandIn, token_secret_arn: str
+) -> None:
+    assert {m["Attributes"]["MessageGroupId"] for m in queued} == {STACK_ID}
+
+    result = consume([*queued, _cleanup(STACK_ID, token_secret_arn, "cleanup")])
+
+    assert result == {"batchItemFailures": []}
+    assert [e.idempotency_key for e in standin.receiver.events()] == [
+        json.loads(m["Body"])["idempotency_key"] for m in queued
+    ]
+    assert not _secret_exists(token_secret_arn)
+
+
+def test_a_failed_message_fails_the_rest_of_its_setup_only(
+    consume: Any, queued: list[dict[str, Any]], standin: StandIn, token_secret_arn: str
+) -> None:
+    other_token = create_token_secret(OTHER_STACK_ID, OTHER_TOKEN)
+    first, second = queued
+    standin.receiver.inject(Fault(count=1, status=401))  # rejects the first delivery only
+
+    result = consume(
+        [
+            first,
+            _cleanup(OTHER_STACK_ID, other_token, "other-cleanup"),
+            second,
+            _cleanup(STACK_ID, token_secret_arn, "cleanup"),
+        ]
+    )
+
+    assert result == {
+        "batchItemFailures": [
+            {"itemIdentifier": m} for m in (first["MessageId"], second["MessageId"], "cleanup")
+        ]
+    }
+    assert standin.receiver.events() == []  # the second event did not overtake the first
+    assert _secret_exists(token_secret_arn)
+    assert not _secret_exists(other_token)
+
+
+def test_a_cleanup_deletes_only_a_setup_token_and_a_gone_one_is_done(
+    consume: Any, token_secret_arn: str
+) -> None:
+    unrelated = boto3.client("secretsmanager").create_secret(
+        Name="valohai-hybrid/setup-token/impostor", SecretString="x" * 40
+    )["ARN"]
+
+    assert consume([_cleanup(STACK_ID, token_secret_arn, "cleanup")]) == {"batchItemFailures": []}
+    assert consume([_cleanup(STACK_ID, token_secret_arn, "again")]) == {"batchItemFailures": []}
+    assert consume([_cleanup(OTHER_STACK_ID, unrelated, "impostor")]) == {
+        "batchItemFailures": [{"itemIdentifier": "impostor"}]
+    }
+    assert not _secret_exists(token_secret_arn)
+    assert _secret_exists(unrelated)

@@ -13,10 +13,15 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from botocore.stub import Stubber
 from conftest import (
     ACCOUNT,
+    HANDOFF,
     REGION,
     TEMPLATE,
     TOKEN,
+    AwsCalls,
     FakeContext,
+    Inbox,
+    Invoker,
+    Logs,
     create_token_secret,
     queued_messages,
     sqs_event,
@@ -73,23 +78,76 @@ def test_a_rolled_back_update_is_reported_and_the_token_kept(
     assert token_exists(token_arn)
 
 
+@pytest.fixture
+def consume(load_handler: Any, redelivery_queue: str) -> Any:
+    """Run the redelivery consumer on everything the queue offers now; its batch item failures."""
+
+    def run() -> list[str]:
+        messages = boto3.client("sqs").receive_message(
+            QueueUrl=redelivery_queue, MaxNumberOfMessages=10, AttributeNames=["All"]
+        )["Messages"]
+        result = load_handler("redelivery").handler(sqs_event(messages), FakeContext(20))
+        return [failure["itemIdentifier"] for failure in result["batchItemFailures"]]
+
+    return run
+
+
 @pytest.mark.parametrize("status", ["DELETE_COMPLETE", "ROLLBACK_COMPLETE"])
 def test_the_final_event_is_reported_once_and_then_the_token_is_deleted(
-    forward: Any, setup_stack: tuple[str, str], standin: StandIn, status: str
+    forward: Any, consume: Any, setup_stack: tuple[str, str], standin: StandIn, status: str
 ) -> None:
     stack_id, token_arn = setup_stack
     event = stack_status(stack_id, status)
 
-    outcomes = [forward(event) for _ in range(3)]
+    assert [forward(event) for _ in range(2)] == ["delivered", "delivered"]
+    assert token_exists(token_arn)  # deleted by the consumer, behind any queued event
+    assert consume() == []
+    assert forward(event) == "ignored: not a Valohai Hybrid setup stack"
 
-    assert outcomes == [
-        "delivered",
-        "ignored: not a Valohai Hybrid setup stack",
-        "ignored: not a Valohai Hybrid setup stack",
-    ]
     [received] = standin.receiver.events()
     assert received.body["data"]["final"] is True
     assert not token_exists(token_arn)
+
+
+def test_the_token_outlives_the_setups_older_queued_events(
+    forward: Any,
+    consume: Any,
+    load_handler: Any,
+    inbox: Inbox,
+    setup_stack: tuple[str, str],
+    standin: StandIn,
+) -> None:
+    """Valohai down during the deletion: the final event, delivered directly once Valohai is back,
+    overtakes the queued setup.deleted, but the token is deleted only after it is redelivered."""
+    stack_id, token_arn = setup_stack
+    notify = Invoker(load_handler("notification").handler, inbox, "Custom::ValohaiNotification")
+    props = {"ValohaiApiUrl": standin.url, "SetupTokenSecretArn": token_arn, "Handoff": HANDOFF}
+    standin.receiver.inject(Fault(count=1000, status=503))
+    deletion = notify.event("Delete", props, physical_id="n", stack_id=stack_id)
+    assert notify.send(deletion, seconds=2.5).body["Data"]["Delivery"] == "queued"
+    standin.receiver.reset()
+
+    assert forward(stack_status(stack_id, "DELETE_COMPLETE")) == "delivered"
+    assert token_exists(token_arn)
+    assert consume() == []
+
+    assert [e.type for e in standin.receiver.events()] == ["stack.status_changed", "setup.deleted"]
+    assert not token_exists(token_arn)
+
+
+def test_when_the_queue_refuses_the_token_is_deleted_at_once_with_a_warning(
+    forward: Any, setup_stack: tuple[str, str], aws_calls: AwsCalls, logs: Logs
+) -> None:
+    stack_id, token_arn = setup_stack
+    aws_calls.failing["SendMessage"] = "AccessDeniedException"
+    aws_calls.recording = True
+
+    assert forward(stack_status(stack_id, "DELETE_COMPLETE")) == "delivered"
+
+    assert not token_exists(token_arn)
+    [warning] = [r for r in logs.records() if r["level"] == "WARNING"]
+    assert "deleting the setup token now" in warning["message"]
+    assert "Queueing the deletion of the setup token failed" in warning["message"]
 
 
 @pytest.mark.parametrize("status", ["CREATE_COMPLETE", "UPDATE_IN_PROGRESS", "DELETE_IN_PROGRESS"])
@@ -213,5 +271,7 @@ def test_the_failed_resources_of_the_last_operation_are_listed_root_cause_first(
         ("Queue", "DELETE_FAILED", "cleanup failed"),
     ]
     assert event.body["data"]["failed_resources"][0]["timestamp"] == "2025-06-01T12:05:00Z"
-    assert not token_exists(token_arn)
-    assert queued_messages(redelivery_queue) == []
+    assert token_exists(token_arn)
+    assert queued_messages(redelivery_queue) == [
+        {"format": 2, "kind": "token_cleanup", "stack_id": stack_id, "token_secret_arn": token_arn}
+    ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ import boto3
 
 from valohai_hybrid.catalog import Catalog, Outcome
 from valohai_hybrid.localaws import control
-from valohai_hybrid.localaws.testing import FAKE_CREDENTIALS, LocalAwsHandle
+from valohai_hybrid.localaws.testing import FAKE_CREDENTIALS, LocalAwsHandle, unique
 from valohai_hybrid.publish import Published, PublishOptions, publish
 from valohai_hybrid.standin import StandIn
 
@@ -40,10 +39,6 @@ SECONDS_BETWEEN_LOOKS = 0.025
 RECORD_TIMEOUT = 600.0
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
 @dataclass
 class EndUser:
     """An IAM user of the account with its own access key, associated with the portfolio."""
@@ -55,15 +50,7 @@ class EndUser:
 
     @classmethod
     def create(cls, aws: LocalAwsHandle) -> EndUser:
-        iam = aws.client("iam")
-        name = unique("bench-admin")
-        arn = str(iam.create_user(UserName=name)["User"]["Arn"])
-        key = iam.create_access_key(UserName=name)["AccessKey"]
-        session = boto3.Session(
-            aws_access_key_id=key["AccessKeyId"],
-            aws_secret_access_key=key["SecretAccessKey"],
-            region_name=REGION,
-        )
+        arn, session = aws.iam_user("bench-admin", REGION)
         return cls(arn, session, aws.endpoint_url)
 
     def client(self, service: str) -> Any:

@@ -1,5 +1,5 @@
 """What the integration and end-to-end suites share: waiting for what settles asynchronously,
-users of the local AWS, the platform published as a maintainer publishes it, and what a customer
+a free port, the platform published as a maintainer publishes it, and what a customer
 fills in for the Workers product.
 
 Imported as `tests.support`: pytest's pythonpath (pyproject.toml) has the checkout's root.
@@ -15,9 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import boto3
-
-from valohai_hybrid.localaws.testing import LocalAwsHandle, unique
+from valohai_hybrid.localaws.testing import LocalAwsHandle
 from valohai_hybrid.publish import Published, PublishOptions, publish
 from valohai_hybrid.standin import ReceivedEvent, StandIn
 
@@ -41,21 +39,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def iam_user(local_aws: LocalAwsHandle, prefix: str, region: str) -> tuple[str, boto3.Session]:
-    """A new IAM user of the local account with an access key of its own: its ARN, and a
-    session signing as it (the local AWS tells callers apart by access key)."""
-    iam = local_aws.client("iam")
-    name = unique(prefix)
-    arn = str(iam.create_user(UserName=name)["User"]["Arn"])
-    key = iam.create_access_key(UserName=name)["AccessKey"]
-    session = boto3.Session(
-        aws_access_key_id=key["AccessKeyId"],
-        aws_secret_access_key=key["SecretAccessKey"],
-        region_name=region,
-    )
-    return arn, session
 
 
 @contextmanager

@@ -58,6 +58,20 @@ class LocalAwsHandle:
             **kwargs,
         )
 
+    def iam_user(self, prefix: str, region: str | None = None) -> tuple[str, boto3.Session]:
+        """A new IAM user with an access key of its own: its ARN, and a session signing as it
+        (the local AWS tells callers apart by access key, as Service Catalog's checks need)."""
+        iam = self.client("iam")
+        name = unique(prefix)
+        arn = str(iam.create_user(UserName=name)["User"]["Arn"])
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        session = boto3.Session(
+            aws_access_key_id=key["AccessKeyId"],
+            aws_secret_access_key=key["SecretAccessKey"],
+            region_name=region or self.region,
+        )
+        return arn, session
+
     def control(self, path: str, payload: Any = None) -> Any:
         """Call a route of the local AWS's own control API (`/_localaws/...`)."""
         response = urllib3.request(

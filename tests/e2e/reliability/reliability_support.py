@@ -21,7 +21,6 @@ from tests.support import (
     events_of,
     eventually,
     free_port,
-    iam_user,
     publish_release,
     workers_parameters,
 )
@@ -66,7 +65,7 @@ class Admin:
 
     @classmethod
     def create(cls, local_aws: LocalAwsHandle) -> Admin:
-        arn, session = iam_user(local_aws, "reliability-admin", REGION)
+        arn, session = local_aws.iam_user("reliability-admin", REGION)
         return cls(arn, session, local_aws.endpoint_url)
 
     def in_region(self, region: str) -> Admin:

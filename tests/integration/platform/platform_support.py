@@ -112,7 +112,7 @@ class EndUser:
     """
 
     def __init__(self, local_aws: LocalAwsHandle) -> None:
-        self.arn, session = support.iam_user(local_aws, "platform-end-user", REGION)
+        self.arn, session = local_aws.iam_user("platform-end-user", REGION)
         self.servicecatalog: Any = session.client(
             "servicecatalog", endpoint_url=local_aws.endpoint_url
         )

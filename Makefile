@@ -28,8 +28,9 @@ help: ## List the targets
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install $(PIP_QUIET) -e '.[dev]'
+# The local AWS is a distribution of its own (local-aws/); the console command's extras need it.
+$(VENV)/.installed: pyproject.toml local-aws/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install $(PIP_QUIET) -e ./local-aws -e '.[dev]'
 	@touch $@
 
 install: $(VENV)/.installed ## Create .venv with the tooling, the functions' libraries and the test tools

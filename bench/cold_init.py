@@ -30,9 +30,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from localaws.lambda_runtime import RUNTIME_DISTRIBUTIONS
+
 from bench.machine import context, lambda_python, python_version, write
 from bench.package_size import FUNCTIONS, build_all
-from valohai_hybrid.localaws.lambda_runtime import RUNTIME_DISTRIBUTIONS
 
 RUNS = 15
 TARGET_RATIO = 1.15

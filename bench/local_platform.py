@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from localaws import control
+from localaws.config import FAKE_CREDENTIALS
+from localaws.harness import LocalAwsHandle, unique
 
 from valohai_hybrid.catalog import Catalog, Outcome
-from valohai_hybrid.localaws import control
-from valohai_hybrid.localaws.testing import FAKE_CREDENTIALS, LocalAwsHandle, unique
 from valohai_hybrid.publish import Published, PublishOptions, publish
 from valohai_hybrid.standin import StandIn
 

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from valohai_hybrid.localaws.testing import LocalAwsHandle
+from localaws.harness import LocalAwsHandle
+
 from valohai_hybrid.publish import Published, PublishOptions, publish
 from valohai_hybrid.standin import ReceivedEvent, StandIn
 

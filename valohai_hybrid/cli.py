@@ -36,9 +36,8 @@ from botocore.exceptions import (
     NoCredentialsError,
     PartialCredentialsError,
 )
-
-from .localaws import control
-from .localaws.config import stabilize_waits
+from localaws import control
+from localaws.config import stabilize_waits
 
 if TYPE_CHECKING:
     from .publish import PublishOptions

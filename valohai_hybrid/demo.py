@@ -35,10 +35,11 @@ from typing import Any, TextIO
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
+from localaws.config import FAKE_CREDENTIALS
+from localaws.harness import LocalAwsHandle, running_local_aws
 
 from . import publish
 from .catalog import Catalog, CatalogError, Outcome, StackEvents
-from .localaws.testing import FAKE_CREDENTIALS, LocalAwsHandle, running_local_aws
 from .progress import Display, Operation
 from .standin import StandIn
 from .standin.verify import key_id

@@ -14,9 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from localaws.sam_transform import transform
 from samtranslator.yaml_helper import yaml_parse
-
-from .localaws.sam_transform import transform
 
 #: Stands in for the functions' code, which sam deploy uploads and the transform only names.
 UPLOADED_CODE = "s3://artifacts/sam/functions.zip"

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 from cli_support import ROOT, cli
+from localaws.harness import LocalAwsHandle
 
-from valohai_hybrid.localaws.testing import LocalAwsHandle
 from valohai_hybrid.publish import Published, PublishOptions, publish
 from valohai_hybrid.standin import Fault, StandIn
 

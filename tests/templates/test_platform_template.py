@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from cfn_support import BIN, CFN, REPO, failed_rule_assertions, parameter_error
 from cfnlint.decode import decode
+from localaws.cloudformation.intrinsics import NO_VALUE, Evaluator, Scope
 from valohai_cr.forwarder import FORWARDED_STATUSES
 
 from valohai_hybrid.launch_permissions import (
@@ -27,7 +28,6 @@ from valohai_hybrid.launch_permissions import (
     required_actions,
     unused_actions,
 )
-from valohai_hybrid.localaws.cloudformation.intrinsics import NO_VALUE, Evaluator, Scope
 from valohai_hybrid.platform import translated
 
 TEMPLATE = REPO / "template.yaml"

@@ -18,10 +18,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from localaws import devtls
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
-
-from valohai_hybrid import devtls
 
 from .receiver import EVENTS_PATH, Fault, HeaderMap, Receiver
 

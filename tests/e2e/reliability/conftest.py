@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
+from localaws.harness import LocalAwsHandle
 
 from tests.support import delete_platform
-from valohai_hybrid.localaws.testing import LocalAwsHandle
 from valohai_hybrid.publish import Published
 from valohai_hybrid.standin import StandIn
 

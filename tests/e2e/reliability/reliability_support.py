@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
+from localaws.harness import LocalAwsHandle, unique
 
 from tests.support import (
     events_of,
@@ -25,7 +26,6 @@ from tests.support import (
     workers_parameters,
 )
 from valohai_hybrid.catalog import Catalog, Outcome
-from valohai_hybrid.localaws.testing import LocalAwsHandle, unique
 from valohai_hybrid.publish import Published
 from valohai_hybrid.standin import Attempt, ReceivedEvent, Receiver, StandIn
 

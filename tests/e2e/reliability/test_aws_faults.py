@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from localaws.harness import LocalAwsHandle
 
-from valohai_hybrid.localaws.testing import LocalAwsHandle
 from valohai_hybrid.standin import StandIn
 
 from .reliability_support import (

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from localaws.harness import LocalAwsHandle
 
-from valohai_hybrid.localaws.testing import LocalAwsHandle
 from valohai_hybrid.standin import StandIn
 
 from .reliability_support import (

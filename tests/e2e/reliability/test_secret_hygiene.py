@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from localaws.harness import LocalAwsHandle
 
 from valohai_hybrid.catalog import Outcome
 from valohai_hybrid.demo import next_patch, prepare_release
-from valohai_hybrid.localaws.testing import LocalAwsHandle
 from valohai_hybrid.publish import Published
 from valohai_hybrid.standin import StandIn
 from valohai_hybrid.standin.server import JOURNAL_NAME

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
+from localaws.harness import LocalAwsHandle
 
-from valohai_hybrid.localaws.testing import LocalAwsHandle
 from valohai_hybrid.standin import Fault
 
 from .reliability_support import (

@@ -26,10 +26,10 @@ from doctor_support import (
     QueuePort,
     workers_parameters,
 )
+from localaws.harness import LocalAwsHandle
 
 from tests.support import delete_platform, publish_release
 from valohai_hybrid.catalog import Catalog
-from valohai_hybrid.localaws.testing import LocalAwsHandle
 from valohai_hybrid.standin import StandIn
 
 

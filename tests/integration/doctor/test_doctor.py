@@ -21,9 +21,9 @@ from doctor_support import (
     expiring,
     workers_parameters,
 )
+from localaws.harness import unique
 
 from valohai_hybrid.catalog import Catalog
-from valohai_hybrid.localaws.testing import unique
 from valohai_hybrid.standin import Fault, StandIn
 
 CHECKS = (

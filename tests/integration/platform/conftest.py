@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
+from localaws.harness import LocalAwsHandle, unique
 from platform_support import (
     IAM_PRODUCT,
     RELEASE,
@@ -26,7 +27,6 @@ from platform_support import (
 )
 
 from tests.support import delete_platform
-from valohai_hybrid.localaws.testing import LocalAwsHandle, unique
 from valohai_hybrid.publish import Published
 from valohai_hybrid.standin import StandIn
 

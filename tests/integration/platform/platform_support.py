@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from localaws.harness import LocalAwsHandle, unique
 
 from tests import support
 from tests.support import events_of as events_of  # the platform tests import it from here
 from tests.support import eventually
-from valohai_hybrid.localaws.testing import LocalAwsHandle, unique
 from valohai_hybrid.publish import Published
 from valohai_hybrid.standin import ReceivedEvent, StandIn
 

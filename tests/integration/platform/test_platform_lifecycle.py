@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from localaws.harness import LocalAwsHandle
 from platform_support import (
     IAM_PRODUCT,
     REGION,
@@ -24,7 +25,6 @@ from platform_support import (
     workers_parameters,
 )
 
-from valohai_hybrid.localaws.testing import LocalAwsHandle
 from valohai_hybrid.publish import Published
 from valohai_hybrid.standin import StandIn
 

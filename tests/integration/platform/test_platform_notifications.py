@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from localaws.harness import LocalAwsHandle
 from platform_support import (
     REGION,
     WORKERS_PRODUCT,
@@ -23,7 +24,6 @@ from platform_support import (
     workers_parameters,
 )
 
-from valohai_hybrid.localaws.testing import LocalAwsHandle
 from valohai_hybrid.publish import Published
 from valohai_hybrid.standin import Fault, ReceivedEvent, StandIn
 

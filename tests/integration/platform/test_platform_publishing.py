@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from localaws.harness import LocalAwsHandle
 from platform_support import REGION, RELEASE, ROOT, publish_release, release_copy
 
 from valohai_hybrid import cli
@@ -18,7 +19,6 @@ from valohai_hybrid.launch_permissions import (
     has_resource_level_permissions,
     required_actions,
 )
-from valohai_hybrid.localaws.testing import LocalAwsHandle
 from valohai_hybrid.publish import Published
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from localaws.harness import LocalAwsHandle, unique
 from products_support import (
     EXTERNAL_ID,
     KEY_PAIR,
@@ -39,7 +40,6 @@ from products_support import (
 )
 
 from bench.package_size import build_all
-from valohai_hybrid.localaws.testing import LocalAwsHandle, unique
 from valohai_hybrid.packaging import Release, package
 from valohai_hybrid.standin import StandIn
 

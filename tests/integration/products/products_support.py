@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
+from localaws.harness import LocalAwsHandle, unique
 
 from tests.support import events_of, workers_parameters
 from tests.support import eventually as eventually  # the products tests import it from here
-from valohai_hybrid.localaws.testing import LocalAwsHandle, unique
 from valohai_hybrid.packaging import Release
 from valohai_hybrid.standin import ReceivedEvent, StandIn
 

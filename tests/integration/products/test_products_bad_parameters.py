@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError
+from localaws.harness import unique
 from products_support import Aws, Products, parameter_list, secret_exists
 
-from valohai_hybrid.localaws.testing import unique
 from valohai_hybrid.standin import StandIn
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from localaws.harness import unique
 from products_support import (
     REGION,
     Aws,
@@ -23,7 +24,6 @@ from products_support import (
     stack_resources,
 )
 
-from valohai_hybrid.localaws.testing import unique
 from valohai_hybrid.standin import StandIn
 
 UBUNTU_PARAMETER = (

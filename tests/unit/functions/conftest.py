@@ -18,9 +18,9 @@ from typing import Any
 
 import boto3
 import pytest
+from localaws import devtls
 from moto import mock_aws
 
-from valohai_hybrid import devtls
 from valohai_hybrid.standin import StandIn
 
 ACCOUNT = "123456789012"

@@ -27,8 +27,8 @@ from localaws.cloudformation.provisioners.base import (
     Provisioned,
     ProvisionError,
     ResourceContext,
-    registered,
 )
+from localaws.cloudformation.provisioners.registry import provisioner_for
 from moto import mock_aws
 from moto.cloudformation.models import CloudFormationBackend, Event, cloudformation_backends
 from moto.server import ThreadedMotoServer
@@ -895,7 +895,7 @@ class Resource:
     """One template resource driven through its provisioner, as the engine drives it."""
 
     def __init__(self, resource_type: str, props: dict[str, Any]) -> None:
-        provisioner = registered(resource_type)
+        provisioner = provisioner_for(resource_type)
         assert provisioner is not None, f"no provisioner for {resource_type}"
         self.provisioner = provisioner
         self.ctx = context(resource_type, resource_type.rsplit(":", 1)[-1])
@@ -969,7 +969,7 @@ def test_portfolio_and_product_resources(aws: Callable[..., Any]) -> None:
 
 
 def test_product_resource_failures_are_reported(aws: Callable[..., Any]) -> None:
-    provisioner = registered("AWS::ServiceCatalog::CloudFormationProduct")
+    provisioner = provisioner_for("AWS::ServiceCatalog::CloudFormationProduct")
     assert provisioner is not None
     ctx = context("AWS::ServiceCatalog::CloudFormationProduct", "Product")
     good = {"Name": "v1", "Info": {"LoadTemplateFromURL": upload(aws, "queue-v1.yml")}}

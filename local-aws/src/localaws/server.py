@@ -71,7 +71,7 @@ def _injected_fault(environ: dict[str, Any]) -> Response | None:
 
 
 def _control(request: Request) -> Response:
-    from .cloudformation.custom_resources import BROKER
+    from .cloudformation.provisioners.custom import BROKER
 
     if request.path == "/_localaws/health":
         return _json({"status": "ok"})
@@ -95,7 +95,7 @@ def _json(value: Any, status: int = 200) -> Response:
 
 def _responses_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     """The HTTPS listener: custom-resource providers PUT their responses here."""
-    from .cloudformation.custom_resources import BROKER
+    from .cloudformation.provisioners.custom import BROKER
 
     request = Request(environ)
     prefix = "/cfn-response/"

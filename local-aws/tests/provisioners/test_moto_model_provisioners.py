@@ -12,6 +12,7 @@ from localaws.cloudformation.provisioners.base import (
     ResourceContext,
     registered_types,
 )
+from localaws.cloudformation.provisioners.custom import CustomResourceProvisioner
 from localaws.cloudformation.provisioners.moto_model import MotoModelProvisioner
 from localaws.cloudformation.provisioners.registry import provisioner_for
 
@@ -30,6 +31,15 @@ OURS = {
     "AWS::Lambda::EventInvokeConfig", "AWS::SQS::Queue", "AWS::SQS::QueuePolicy",
     "AWS::SSM::Parameter", "AWS::Events::Rule", "AWS::KMS::Key",
 }  # fmt: skip
+
+
+def test_custom_and_service_catalog_types_come_from_the_same_registry() -> None:
+    for resource_type in ("Custom::Anything", "AWS::CloudFormation::CustomResource"):
+        assert isinstance(provisioner_for(resource_type), CustomResourceProvisioner)
+    for resource_type in ("AWS::ServiceCatalog::Portfolio", "AWS::ServiceCatalog::TagOption"):
+        found = provisioner_for(resource_type)
+        assert found is not None
+        assert found.resource_type == resource_type
 
 
 def test_our_types_are_registered_and_found_first() -> None:

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from moto.core.exceptions import ServiceException
 from moto.utilities.utils import get_partition
@@ -24,7 +24,6 @@ from localaws.config import get_config
 from localaws.locking import BACKEND_LOCK, unlocked
 
 from . import schema
-from .custom_resources import CustomResourceProvisioner, as_strings
 from .errors import TemplateError, ValidationError
 from .intrinsics import NO_VALUE, Evaluator, Scope, references
 from .model import Plan, ResourceRecord, Stack, StackEvent, now
@@ -36,14 +35,26 @@ from .provisioners.base import (
     ProvisionError,
     ResourceContext,
 )
+from .provisioners.custom import as_strings
 from .template import SERVERLESS_TRANSFORM, parse, transforms
 
-if TYPE_CHECKING:
-    from .backend import LocalCloudFormationBackend
+
+class StackHost(Protocol):
+    """What the engine needs from the backend that owns its stacks (`models`): the account and
+    region, the exports, and being told when a stack is gone or changes status."""
+
+    account_id: str
+    region_name: str
+
+    def forget(self, stack: Stack) -> None: ...
+    def export(self, stack: Stack, name: str, value: str) -> None: ...
+    def release_exports(self, stack: Stack) -> None: ...
+    def import_value(self, name: str) -> str: ...
+    def status_changed(self, stack: Stack) -> None: ...
+
 
 log = logging.getLogger(__name__)
 
-CUSTOM = CustomResourceProvisioner()
 IAM_TYPES = {
     "AWS::IAM::AccessKey": None,
     "AWS::IAM::Group": "GroupName",
@@ -63,8 +74,6 @@ def is_custom(resource_type: str) -> bool:
 
 
 def provisioner_for(resource_type: str) -> Provisioner | None:
-    if is_custom(resource_type):
-        return CUSTOM
     from .provisioners import registry
 
     return registry.provisioner_for(resource_type)
@@ -90,7 +99,7 @@ class _Change:
 class Engine:
     """Runs the operations of one account and region's stacks."""
 
-    def __init__(self, backend: LocalCloudFormationBackend) -> None:
+    def __init__(self, backend: StackHost) -> None:
         self.backend = backend
         self.account_id = backend.account_id
         self.region = backend.region_name

@@ -1,11 +1,11 @@
-"""Put the engine in place of moto's CloudFormation (backend class and request routing)."""
+"""Put the engine in place of moto's CloudFormation: moto builds its backends from our class and
+routes requests through `urls`, next to our `models`."""
 
 from __future__ import annotations
 
-from moto.cloudformation import models, urls
+from moto.cloudformation import models
 
-from .backend import LocalCloudFormationBackend
-from .responses import LocalCloudFormationResponse
+from .models import LocalCloudFormationBackend
 
 
 def install() -> None:
@@ -14,5 +14,3 @@ def install() -> None:
     for account in models.cloudformation_backends.values():
         account.backend = LocalCloudFormationBackend
         account.clear()
-    # The cfnresponse route of moto is dropped: custom resources answer on our HTTPS listener.
-    urls.url_paths = {"{0}/$": LocalCloudFormationResponse.dispatch}

@@ -12,9 +12,9 @@ from moto.core.responses import ActionResult, EmptyResult
 
 from localaws.s3urls import TemplateUrlError, read
 
-from .backend import LocalCloudFormationBackend
 from .errors import ValidationError
 from .model import ChangeSet, Stack
+from .models import LocalCloudFormationBackend
 
 EVENTS_PAGE = 100
 

@@ -13,8 +13,8 @@ moto's backend with `LocalServiceCatalogBackend`:
 - launch paths follow principal associations for IAM users and roles (see `principals` for
   how the caller is found, and why the account root sees every portfolio).
 
-Importing this package also registers the AWS::ServiceCatalog::* resource types with the local
-CloudFormation engine (`resources`).
+Its AWS::ServiceCatalog::* resource types are provisioned by the CloudFormation engine's
+registry (`cloudformation/provisioners/servicecatalog.py`).
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ from typing import Any
 
 from moto.servicecatalog.models import servicecatalog_backends
 
-from . import resources
-from .backend import LocalServiceCatalogBackend
+from .models import LocalServiceCatalogBackend
 
-__all__ = ["LocalServiceCatalogBackend", "install", "resources"]
+__all__ = ["LocalServiceCatalogBackend", "install"]
 
 
 def install() -> None:
@@ -34,7 +33,7 @@ def install() -> None:
 
     Call it before the server handles its first Service Catalog request: moto builds one
     backend per account and region from `servicecatalog_backends.backend` and routes requests
-    through that backend's URL module (`LocalServiceCatalogBackend._url_module`), in server and
+    through the URL module next to the backend's module (`urls`, next to `models`), in server and
     decorator mode alike, but the server caches its routes on first use. Backends moto made
     before (with its own class) are dropped.
     """

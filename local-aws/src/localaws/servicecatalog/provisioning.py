@@ -15,7 +15,7 @@ from typing import Any
 from moto.cloudformation.exceptions import CloudFormationError
 from moto.core.utils import utcnow
 
-from .models import new_id, tag_list
+from .models.entities import new_id, tag_list
 
 PROVISION = "PROVISION_PRODUCT"
 UPDATE = "UPDATE_PROVISIONED_PRODUCT"

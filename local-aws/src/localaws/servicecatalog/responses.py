@@ -12,8 +12,8 @@ from typing import Any
 
 from moto.core.responses import ActionResult, BaseResponse, EmptyResult
 
-from .backend import LocalServiceCatalogBackend, backend_for
-from .models import Constraint, Portfolio, Product, ProvisioningArtifact, page_of, tag_list
+from .models import LocalServiceCatalogBackend, backend_for
+from .models.entities import Constraint, Portfolio, Product, ProvisioningArtifact, page_of, tag_list
 from .principals import Caller, resolve_caller
 from .provisioning import Record
 

@@ -61,9 +61,13 @@ class ProvisionError(Exception):
 
 
 class Provisioner:
-    """Base class: subclasses set `resource_type` and implement the three operations."""
+    """Base class: subclasses set `resource_type` and implement the three operations.
+
+    A `resource_type` ending in `::*` stands for every type with that prefix (`Custom::*`);
+    `aliases` are other exact types the same provisioner creates."""
 
     resource_type: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
         raise NotImplementedError
@@ -83,16 +87,27 @@ class Provisioner:
 
 
 _REGISTRY: dict[str, Provisioner] = {}
+_PREFIXES: dict[str, Provisioner] = {}
 
 
 def register(cls: type[Provisioner]) -> type[Provisioner]:
-    """Class decorator: make `cls` the provisioner of its resource type."""
-    _REGISTRY[cls.resource_type] = cls()
+    """Class decorator: make `cls` the provisioner of its resource type (and its aliases)."""
+    provisioner = cls()
+    if cls.resource_type.endswith("::*"):
+        _PREFIXES[cls.resource_type[:-1]] = provisioner
+    else:
+        _REGISTRY[cls.resource_type] = provisioner
+    for alias in cls.aliases:
+        _REGISTRY[alias] = provisioner
     return cls
 
 
 def registered(resource_type: str) -> Provisioner | None:
-    return _REGISTRY.get(resource_type)
+    """The provisioner registered for the exact type, else for a prefix it starts with."""
+    found = _REGISTRY.get(resource_type)
+    if found is not None:
+        return found
+    return next((p for pre, p in _PREFIXES.items() if resource_type.startswith(pre)), None)
 
 
 def registered_types() -> list[str]:

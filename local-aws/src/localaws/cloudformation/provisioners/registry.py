@@ -1,4 +1,6 @@
-"""Which provisioner creates a resource type: ours first, then moto's own models."""
+"""Which provisioner creates a resource type: one registry for every type, `Custom::*` and
+Service Catalog's included (each module of this package registers its own), then moto's own
+models for the types nobody registered."""
 
 from __future__ import annotations
 
@@ -9,18 +11,13 @@ from functools import cache
 from . import base
 from .base import Provisioner, registered
 
-# Provisioners living outside this package (next to the service they emulate).
-_ELSEWHERE = ("localaws.servicecatalog.resources",)
-
 
 @cache
 def _load() -> None:
-    """Import every module of this package and those elsewhere: importing registers."""
+    """Import every module of this package: importing registers."""
     package = base.__name__.rsplit(".", 1)[0]
     for module in pkgutil.iter_modules(importlib.import_module(package).__path__):
         importlib.import_module(f"{package}.{module.name}")
-    for name in _ELSEWHERE:
-        importlib.import_module(name)
 
 
 def provisioner_for(resource_type: str) -> Provisioner | None:

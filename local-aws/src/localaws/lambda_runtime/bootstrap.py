@@ -1,4 +1,4 @@
-"""One Lambda execution environment: the process `lambda_runtime` starts for a function.
+"""One Lambda execution environment: the process `environments` starts for a function.
 
 It plays the part of the Python runtime interface client inside Lambda: it imports the handler
 (the init phase), then runs one event at a time with a Lambda-like context. It runs under the

@@ -41,13 +41,6 @@ class LocalCloudFormationBackend(CloudFormationBackend):
         self.change_sets: dict[str, ChangeSet] = OrderedDict()  # type: ignore[assignment]
         self.local_exports: dict[str, tuple[str, str]] = {}
 
-    @property
-    def _url_module(self) -> Any:
-        """moto derives the routes from the backend's module name; ours live in moto's module."""
-        from moto.cloudformation import urls
-
-        return urls
-
     # -- stacks --------------------------------------------------------------------------------
     def create_stack(  # type: ignore[override]
         self,

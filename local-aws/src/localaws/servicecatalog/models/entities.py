@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from moto.core.utils import utcnow
 
-from .templates import ProductTemplate
+from localaws.servicecatalog.templates import ProductTemplate
 
 T = TypeVar("T")
 _ID_ALPHABET = string.ascii_lowercase + string.digits

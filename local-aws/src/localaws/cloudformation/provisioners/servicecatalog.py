@@ -13,7 +13,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from localaws.cloudformation.provisioners.base import (
+from localaws.servicecatalog.exceptions import ResourceNotFoundException, ServiceCatalogError
+from localaws.servicecatalog.models import LocalServiceCatalogBackend, backend_for
+from localaws.servicecatalog.models.entities import Portfolio, Product
+
+from .base import (
     NeedsReplacement,
     Provisioned,
     Provisioner,
@@ -21,10 +25,6 @@ from localaws.cloudformation.provisioners.base import (
     ResourceContext,
     register,
 )
-
-from .backend import LocalServiceCatalogBackend, backend_for
-from .exceptions import ResourceNotFoundException, ServiceCatalogError
-from .models import Portfolio, Product
 
 
 def _backend(ctx: ResourceContext) -> LocalServiceCatalogBackend:

@@ -23,11 +23,12 @@ from moto.awslambda.models import lambda_backends
 from localaws.config import get_config
 from localaws.locking import unlocked
 
-from .provisioners.base import (
+from .base import (
     Provisioned,
     Provisioner,
     ProvisionError,
     ResourceContext,
+    register,
 )
 
 MAX_RESPONSE_BYTES = 4096
@@ -138,10 +139,12 @@ def _validate(raw: bytes, request: dict[str, Any]) -> tuple[dict[str, Any] | Non
 BROKER = ResponseBroker()
 
 
+@register
 class CustomResourceProvisioner(Provisioner):
     """Lambda-backed `Custom::*` and `AWS::CloudFormation::CustomResource`."""
 
     resource_type = "Custom::*"
+    aliases = ("AWS::CloudFormation::CustomResource",)
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
         return self._send(ctx, "Create", props)

@@ -45,14 +45,24 @@ $(CHECKOV):
 
 tools: $(SAM) $(CHECKOV) ## Create the aws-sam-cli and checkov environments under .tools/
 
+# The doctor tests talk to a real Redis over TLS: Debian's redis-server is built with TLS. It is
+# installed here (as root, or with sudo) so that `make test` is the whole set-up.
 test: install tools ## Run every test (unit, templates, local AWS, integration, end to end)
+	@command -v redis-server >/dev/null || { \
+		as_root=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		echo "installing Debian's redis-server (the doctor tests need a TLS-capable Redis)"; \
+		$$as_root apt-get update -qq && \
+		$$as_root env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends redis-server; }
 	$(LOCAL_ENV) PATH="$(CURDIR)/$(TOOLS)/sam/bin:$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS); \
 	status=$$?; if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; exit $$status
 
-lint: install tools ## ruff, mypy, sam validate, cfn-lint, checkov, shellcheck
+lint: install tools ## ruff, mypy, import contracts, sam validate, cfn-lint, checkov, shellcheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(LOCAL_ENV) $(BIN)/mypy
+# The three layers (pyproject.toml [tool.importlinter]): product, console command, local AWS.
+	PYTHONPATH=functions $(BIN)/lint-imports --no-cache
 # Product templates in every region's schema, informational rules on, plus our rules
 # (E9004 runs shellcheck on the boot scripts). W3002 flags the local TemplateURLs that
 # packaging rewrites to S3 URLs.
@@ -65,7 +75,7 @@ lint: install tools ## ruff, mypy, sam validate, cfn-lint, checkov, shellcheck
 # translation, where the roles and event resources SAM generates exist.
 	$(LOCAL_ENV) $(SAM) validate --lint --template-file template.yaml
 	$(BIN)/cfn-lint --include-checks I --regions ALL_REGIONS --ignore-checks E3006 -- template.yaml
-	$(LOCAL_ENV) $(BIN)/python -m valohai_hybrid.platform build/platform/translated.json
+	$(LOCAL_ENV) $(BIN)/python -m valohai_hybrid.local.sam_translation build/platform/translated.json
 	$(LOCAL_ENV) $(CHECKOV) -f template.yaml -f build/platform/translated.json \
 		--framework cloudformation --skip-download --quiet --compact
 

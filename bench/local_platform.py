@@ -24,15 +24,16 @@ from localaws.config import FAKE_CREDENTIALS
 from localaws.harness import LocalAwsHandle, unique
 
 from valohai_hybrid.catalog import Catalog, Outcome
+from valohai_hybrid.local.standin import StandIn
+from valohai_hybrid.products import IAM, WORKERS
 from valohai_hybrid.publish import Published, PublishOptions, publish
-from valohai_hybrid.standin import StandIn
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
 SETUP_TOKEN = "bench-setup-token-Q7mX2pL9vR4tK8wN3bZ6"
 VALOHAI_PRINCIPAL = "arn:aws:iam::905675611115:user/valohai-customer-bench"
-IAM_PRODUCT = "Valohai Hybrid IAM"
-WORKERS_PRODUCT = "Valohai Hybrid Workers"
+IAM_PRODUCT = IAM.name
+WORKERS_PRODUCT = WORKERS.name
 #: How often a benchmark looks at the records it waits for (from one thread, however many);
 #: the figures come from the stacks' events, not from when a look found a record final.
 POLL_SECONDS = 0.05

@@ -17,8 +17,8 @@ from typing import Any
 
 from localaws.harness import LocalAwsHandle
 
+from valohai_hybrid.local.standin import ReceivedEvent, StandIn
 from valohai_hybrid.publish import Published, PublishOptions, publish
-from valohai_hybrid.standin import ReceivedEvent, StandIn
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,35 +7,24 @@ Both come from the templates themselves, so they cannot drift: `valohai-hybrid d
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
-from cfnlint.decode import decode_str
+from valohai_hybrid.checkout import CFN
+from valohai_hybrid.products import PRODUCTS
+from valohai_hybrid.templates import load_template
 
-ROOT = Path(__file__).resolve().parents[1]
-CFN = ROOT / "cfn"
-README = ROOT / "README.md"
 _BLOCK = re.compile(
     r"(<!-- BEGIN GENERATED: (?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- END GENERATED -->)",
     re.DOTALL,
 )
 # Products as Service Catalog lists them, with the template that is each one's root.
-PRODUCTS = {"iam": ("IAM", "iam.yml"), "workers": ("Workers", "main.yml")}
-
-
-def load(path: Path) -> dict[str, Any]:
-    decoded, problems = decode_str(path.read_text())
-    if decoded is None or problems:
-        raise ValueError(f"{path} is not a readable template")
-    template: dict[str, Any] = json.loads(json.dumps(decoded))
-    return template
 
 
 def parameters_table(path: Path) -> str:
     """A markdown table of the template's parameters, in the console's groups and order."""
-    template = load(path)
+    template = load_template(path)
     declared: dict[str, Any] = template.get("Parameters") or {}
     interface = (template.get("Metadata") or {}).get("AWS::CloudFormation::Interface", {})
     labels = interface.get("ParameterLabels", {})
@@ -63,7 +52,7 @@ def architecture() -> str:
     lines = ["```mermaid", "flowchart LR"]
     lines.append('  admin(["Customer admin"]) -->|launches| catalog["Service Catalog portfolio"]')
     calls: list[str] = []
-    for product, (title, root) in PRODUCTS.items():
+    for product, title, root in ((p.key, p.title, p.root_template) for p in PRODUCTS):
         lines.append(f'  catalog --> {product}_product["{title} product"]')
         lines.append(f"  {product}_product --> {_node(root)}")
         _stack(root, lines, calls, seen=set())
@@ -81,7 +70,7 @@ def _stack(name: str, lines: list[str], calls: list[str], seen: set[str]) -> Non
     if name in seen:
         return
     seen.add(name)
-    template = load(CFN / name)
+    template = load_template(CFN / name)
     lines.append(f'  subgraph {_node(name)}["{name}"]')
     children = []
     for logical_id, resource in template["Resources"].items():
@@ -115,7 +104,7 @@ def _cell(value: Any) -> str:
 
 def generated_blocks() -> dict[str, str]:
     blocks = {"architecture": architecture()}
-    for product, (_, root) in PRODUCTS.items():
+    for product, root in ((p.key, p.root_template) for p in PRODUCTS):
         blocks[f"parameters-{product}"] = parameters_table(CFN / root)
     return blocks
 

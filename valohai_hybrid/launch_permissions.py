@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import cfnlint.data.AdditionalSpecs
-from cfnlint.decode import decode_str
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+from valohai_hybrid.templates import TemplateError, load_template
 
 SCHEMA_REGION = "us-east-1"
 HANDLER_OPERATIONS = ("create", "read", "update", "delete")
@@ -291,13 +292,10 @@ def _templates(cfn_dir: Path, root: str) -> list[str]:
 
 @functools.cache
 def _load(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise TemplateWalkError(f"{path} does not exist")
-    decoded, problems = decode_str(path.read_text())
-    if decoded is None or problems:
-        raise TemplateWalkError(f"{path} is not a readable template")
-    template: dict[str, Any] = json.loads(json.dumps(decoded))
-    return template
+    try:
+        return load_template(path)
+    except TemplateError as error:
+        raise TemplateWalkError(str(error)) from error
 
 
 @functools.cache

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
-from cfnlint.decode import decode_str
 
-PRODUCT_ROOTS = ("iam.yml", "main.yml")
+from valohai_hybrid.products import IAM, ROOT_TEMPLATES, WORKERS
+from valohai_hybrid.templates import TemplateError, load_template
+
 RELEASE_PREFIX = "releases"
 _VERSION = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.-]+)?$")
 
@@ -40,11 +41,11 @@ class Release:
 
     @property
     def iam_template_url(self) -> str:
-        return self.urls["iam.yml"]
+        return self.urls[IAM.root_template]
 
     @property
     def workers_template_url(self) -> str:
-        return self.urls["main.yml"]
+        return self.urls[WORKERS.root_template]
 
 
 def template_url(bucket: str, region: str, key: str) -> str:
@@ -60,7 +61,7 @@ def package(
     bucket: str,
     region: str,
     version: str,
-    roots: tuple[str, ...] = PRODUCT_ROOTS,
+    roots: tuple[str, ...] = ROOT_TEMPLATES,
 ) -> Release:
     """Upload the templates reachable from `roots` as release `version`; return their URLs."""
     if not _VERSION.match(version):
@@ -105,12 +106,10 @@ def _package_file(
 
 
 def _load(path: Path) -> dict[str, Any]:
-    decoded, problems = decode_str(path.read_text())
-    if decoded is None or problems:
-        detail = "; ".join(str(p.message) for p in problems)
-        raise PackagingError(f"{path} is not a readable template: {detail}")
-    template: dict[str, Any] = json.loads(json.dumps(decoded))
-    return template
+    try:
+        return load_template(path)
+    except TemplateError as error:
+        raise PackagingError(str(error)) from error
 
 
 def _is_local(url: Any) -> bool:

@@ -29,7 +29,9 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
-from cfnlint.decode import decode_str
+
+from valohai_hybrid.products import WORKERS
+from valohai_hybrid.templates import TemplateError, load_template
 
 from .packaging import RELEASE_PREFIX, PackagingError, Release, package
 
@@ -129,10 +131,11 @@ def release_version(options: PublishOptions) -> str:
             "1.3.0-rc.1 (no build metadata: '+' does not survive in S3 URLs)"
         )
     templates = _cfn_dir(options)
-    declared = _template_version(templates / "main.yml")
+    root = templates / WORKERS.root_template
+    declared = _template_version(root)
     if declared != version:
         raise PublishError(
-            f"{templates / 'main.yml'} declares version {declared} (Mappings Product Release "
+            f"{root} declares version {declared} (Mappings Product Release "
             f"Version), which launched setups report to Valohai, but you are publishing "
             f"{version}: set it to {version} there (and in pyproject.toml), or publish {declared}"
         )
@@ -152,9 +155,10 @@ def _package_version() -> str:
 def _template_version(path: Path) -> str:
     if not path.is_file():
         raise PublishError(f"{path} does not exist: give the product templates with --cfn-dir")
-    decoded, problems = decode_str(path.read_text())
-    if decoded is None or problems:
-        raise PublishError(f"{path} is not a readable template: run `make lint` to see why")
+    try:
+        decoded = load_template(path)
+    except TemplateError as error:
+        raise PublishError(f"{error}; run `make lint` to see why") from error
     try:
         return str(decoded["Mappings"]["Product"]["Release"]["Version"])
     except (KeyError, TypeError) as error:

@@ -16,8 +16,8 @@ import pytest
 from cli_support import ROOT, cli
 from localaws.harness import LocalAwsHandle
 
+from valohai_hybrid.local.standin import Fault, StandIn
 from valohai_hybrid.publish import Published, PublishOptions, publish
-from valohai_hybrid.standin import Fault, StandIn
 
 # A region no other test package uses: the platform's names are fixed per account and region.
 REGION = "ca-central-1"

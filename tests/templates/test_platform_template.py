@@ -28,7 +28,7 @@ from valohai_hybrid.launch_permissions import (
     required_actions,
     unused_actions,
 )
-from valohai_hybrid.platform import translated
+from valohai_hybrid.local.sam_translation import translated
 
 TEMPLATE = REPO / "template.yaml"
 SAM = REPO / ".tools" / "sam" / "bin" / "sam"

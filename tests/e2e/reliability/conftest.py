@@ -18,8 +18,8 @@ import pytest
 from localaws.harness import LocalAwsHandle
 
 from tests.support import delete_platform
+from valohai_hybrid.local.standin import StandIn
 from valohai_hybrid.publish import Published
-from valohai_hybrid.standin import StandIn
 
 from .reliability_support import (
     IAM_PRODUCT,

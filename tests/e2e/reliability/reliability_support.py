@@ -26,8 +26,8 @@ from tests.support import (
     workers_parameters,
 )
 from valohai_hybrid.catalog import Catalog, Outcome
+from valohai_hybrid.local.standin import Attempt, ReceivedEvent, Receiver, StandIn
 from valohai_hybrid.publish import Published
-from valohai_hybrid.standin import Attempt, ReceivedEvent, Receiver, StandIn
 
 ROOT = Path(__file__).resolve().parents[3]
 #: A region no other test package uses: the platform's names are per account and region.

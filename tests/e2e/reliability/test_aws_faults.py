@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from localaws.harness import LocalAwsHandle
 
-from valohai_hybrid.standin import StandIn
+from valohai_hybrid.local.standin import StandIn
 
 from .reliability_support import (
     LIFE_EVENTS,

@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from localaws.harness import LocalAwsHandle
 
-from valohai_hybrid.standin import StandIn
+from valohai_hybrid.local.standin import StandIn
 
 from .reliability_support import (
     REGION,

@@ -28,10 +28,10 @@ import pytest
 from localaws.harness import LocalAwsHandle
 
 from valohai_hybrid.catalog import Outcome
-from valohai_hybrid.demo import next_patch, prepare_release
+from valohai_hybrid.local.demo import next_patch, prepare_release
+from valohai_hybrid.local.standin import StandIn
+from valohai_hybrid.local.standin.server import JOURNAL_NAME
 from valohai_hybrid.publish import Published
-from valohai_hybrid.standin import StandIn
-from valohai_hybrid.standin.server import JOURNAL_NAME
 
 from .reliability_support import (
     LIFE_EVENTS,

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import urllib3
 
-from valohai_hybrid.standin import StandIn
-from valohai_hybrid.standin.receiver import EVENTS_PATH, Answer
-from valohai_hybrid.standin.verify import key_id
+from valohai_hybrid.local.standin import StandIn
+from valohai_hybrid.local.standin.receiver import EVENTS_PATH, Answer
+from valohai_hybrid.local.standin.verify import key_id
 
 from .reliability_support import Launcher
 

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import pytest
 from localaws.harness import LocalAwsHandle
 
-from valohai_hybrid.standin import Fault
+from valohai_hybrid.local.standin import Fault
 
 from .reliability_support import (
     LAUNCH_LIMIT,

@@ -30,7 +30,7 @@ from localaws.harness import LocalAwsHandle
 
 from tests.support import delete_platform, publish_release
 from valohai_hybrid.catalog import Catalog
-from valohai_hybrid.standin import StandIn
+from valohai_hybrid.local.standin import StandIn
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import trustme
 
 from tests import support
 from valohai_hybrid.catalog import Outcome
-from valohai_hybrid.standin import StandIn
+from valohai_hybrid.local.standin import StandIn
 
 ROOT = Path(__file__).resolve().parents[3]
 # A region no other test package uses: the platform's names are fixed per account and region.

@@ -24,7 +24,7 @@ from doctor_support import (
 from localaws.harness import unique
 
 from valohai_hybrid.catalog import Catalog
-from valohai_hybrid.standin import Fault, StandIn
+from valohai_hybrid.local.standin import Fault, StandIn
 
 CHECKS = (
     "stack is healthy",

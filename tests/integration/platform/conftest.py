@@ -27,8 +27,8 @@ from platform_support import (
 )
 
 from tests.support import delete_platform
+from valohai_hybrid.local.standin import StandIn
 from valohai_hybrid.publish import Published
-from valohai_hybrid.standin import StandIn
 
 REDELIVERY_INTERVAL = "30"
 

@@ -19,8 +19,8 @@ from localaws.harness import LocalAwsHandle, unique
 from tests import support
 from tests.support import events_of as events_of  # the platform tests import it from here
 from tests.support import eventually
+from valohai_hybrid.local.standin import ReceivedEvent, StandIn
 from valohai_hybrid.publish import Published
-from valohai_hybrid.standin import ReceivedEvent, StandIn
 
 ROOT = Path(__file__).resolve().parents[3]
 # A region no other test package uses: the platform's names are fixed per account and region.

@@ -25,8 +25,8 @@ from platform_support import (
     workers_parameters,
 )
 
+from valohai_hybrid.local.standin import StandIn
 from valohai_hybrid.publish import Published
-from valohai_hybrid.standin import StandIn
 
 SERVICE_TOKENS = (
     "/valohai-hybrid/service-token/redis-secret",

@@ -24,8 +24,8 @@ from platform_support import (
     workers_parameters,
 )
 
+from valohai_hybrid.local.standin import Fault, ReceivedEvent, StandIn
 from valohai_hybrid.publish import Published
-from valohai_hybrid.standin import Fault, ReceivedEvent, StandIn
 
 #: Enough answers for every attempt of a launch and of the redeliveries meanwhile.
 DOWN = Fault(count=10_000, status=503, retry_after=3600)

@@ -40,8 +40,8 @@ from products_support import (
 )
 
 from bench.package_size import build_all
+from valohai_hybrid.local.standin import StandIn
 from valohai_hybrid.packaging import Release, package
-from valohai_hybrid.standin import StandIn
 
 REDELIVERY_VISIBILITY_SECONDS = 720  # 6 x the redelivery function's timeout
 #: Logical id -> (handler, Lambda timeout, needs REDELIVERY_QUEUE_URL): functions/README.md.

@@ -19,8 +19,8 @@ from localaws.harness import LocalAwsHandle, unique
 
 from tests.support import events_of, workers_parameters
 from tests.support import eventually as eventually  # the products tests import it from here
+from valohai_hybrid.local.standin import ReceivedEvent, StandIn
 from valohai_hybrid.packaging import Release
-from valohai_hybrid.standin import ReceivedEvent, StandIn
 
 ROOT = Path(__file__).resolve().parents[3]
 REGION = "eu-north-1"

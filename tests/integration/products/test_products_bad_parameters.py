@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 from localaws.harness import unique
 from products_support import Aws, Products, parameter_list, secret_exists
 
-from valohai_hybrid.standin import StandIn
+from valohai_hybrid.local.standin import StandIn
 
 
 @pytest.mark.parametrize(

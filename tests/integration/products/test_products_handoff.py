@@ -17,9 +17,9 @@ from products_support import (
     stack_resources,
 )
 
+from valohai_hybrid.local.standin import StandIn
+from valohai_hybrid.local.standin.verify import key_id
 from valohai_hybrid.packaging import Release
-from valohai_hybrid.standin import StandIn
-from valohai_hybrid.standin.verify import key_id
 
 #: Hand-off field -> stack output with the same value.
 OUTPUT_OF = {

@@ -24,7 +24,7 @@ from products_support import (
     stack_resources,
 )
 
-from valohai_hybrid.standin import StandIn
+from valohai_hybrid.local.standin import StandIn
 
 UBUNTU_PARAMETER = (
     "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"

@@ -21,7 +21,7 @@ import pytest
 from localaws import devtls
 from moto import mock_aws
 
-from valohai_hybrid.standin import StandIn
+from valohai_hybrid.local.standin import StandIn
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"

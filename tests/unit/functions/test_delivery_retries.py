@@ -12,8 +12,8 @@ from valohai_cr.errors import PropertyError
 from valohai_cr.events import Event, EventType, build
 from valohai_cr.work import Work
 
-from valohai_hybrid.standin.receiver import HeaderMap
-from valohai_hybrid.standin.verify import key_id, verify_request
+from valohai_hybrid.local.standin.receiver import HeaderMap
+from valohai_hybrid.local.standin.verify import key_id, verify_request
 
 TOKEN = "t" * 40
 API = "https://valohai.example"

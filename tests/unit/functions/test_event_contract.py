@@ -30,8 +30,8 @@ from valohai_cr.errors import PropertyError
 from valohai_cr.events import EventType, build, idempotency_key, request_headers
 from valohai_cr.notification import parse_handoff
 
-from valohai_hybrid.standin import StandIn, verify
-from valohai_hybrid.standin.receiver import HeaderMap
+from valohai_hybrid.local.standin import StandIn, verify
+from valohai_hybrid.local.standin.receiver import HeaderMap
 
 DOCS = Path(__file__).parents[3] / "docs"
 CONTRACT = (DOCS / "valohai-event-contract.md").read_text()

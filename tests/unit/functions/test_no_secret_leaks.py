@@ -10,7 +10,7 @@ import boto3
 import pytest
 from conftest import HANDOFF, TOKEN, FakeContext, Inbox, Invoker, Logs, sqs_event
 
-from valohai_hybrid.standin import Fault, StandIn
+from valohai_hybrid.local.standin import Fault, StandIn
 
 pytestmark = pytest.mark.usefixtures("fast_backoff")
 

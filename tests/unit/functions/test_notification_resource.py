@@ -20,8 +20,8 @@ from conftest import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from valohai_hybrid.standin import Fault, StandIn
-from valohai_hybrid.standin.verify import key_id
+from valohai_hybrid.local.standin import Fault, StandIn
+from valohai_hybrid.local.standin.verify import key_id
 
 RESOURCE = "Custom::ValohaiNotification"
 pytestmark = pytest.mark.usefixtures("fast_backoff")

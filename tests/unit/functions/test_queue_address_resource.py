@@ -24,7 +24,7 @@ from valohai_cr.lifecycle import CustomResource
 from valohai_cr.notifier import notifier_from_environment
 from valohai_cr.queue_address import QueueAddressProvider
 
-from valohai_hybrid.standin import Fault, StandIn
+from valohai_hybrid.local.standin import Fault, StandIn
 
 RESOURCE = "Custom::ValohaiQueueAddress"
 ADDRESS = "acme.vqueue.net"

@@ -19,7 +19,7 @@ from conftest import (
     sqs_event,
 )
 
-from valohai_hybrid.standin import Fault, StandIn
+from valohai_hybrid.local.standin import Fault, StandIn
 
 pytestmark = pytest.mark.usefixtures("fast_backoff")
 

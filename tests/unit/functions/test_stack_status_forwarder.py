@@ -32,7 +32,7 @@ from valohai_cr.forwarder import StackStatusForwarder
 from valohai_cr.notifier import Notifier, RedeliveryQueue, SetupTokens
 from valohai_cr.work import Work
 
-from valohai_hybrid.standin import Fault, StandIn
+from valohai_hybrid.local.standin import Fault, StandIn
 
 pytestmark = pytest.mark.usefixtures("fast_backoff")
 

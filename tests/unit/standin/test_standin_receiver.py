@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from valohai_hybrid.standin import Fault, Receiver
-from valohai_hybrid.standin.receiver import HeaderMap, check_tokens
-from valohai_hybrid.standin.verify import key_id, verify_request
+from valohai_hybrid.local.standin import Fault, Receiver
+from valohai_hybrid.local.standin.receiver import HeaderMap, check_tokens
+from valohai_hybrid.local.standin.verify import key_id, verify_request
 
 TOKEN = "a" * 32
 OTHER = "b" * 40

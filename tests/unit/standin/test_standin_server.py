@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from valohai_cr.events import EventType, build, request_headers
 
-from valohai_hybrid.standin import StandIn, StandInClient
+from valohai_hybrid.local.standin import StandIn, StandInClient
 
 TOKEN = "stand-in-token-0123456789abcdefghijklmnop"
 STACK = "arn:aws:cloudformation:eu-west-1:123456789012:stack/s/1"
@@ -134,7 +134,7 @@ def test_the_command_line_serves_until_sigterm(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "valohai_hybrid.standin",
+            "valohai_hybrid.local.standin",
             "--token",
             TOKEN,
             "--state-dir",
@@ -161,7 +161,7 @@ def test_the_command_line_refuses_a_token_that_is_not_one(tmp_path: Path) -> Non
         [
             sys.executable,
             "-m",
-            "valohai_hybrid.standin",
+            "valohai_hybrid.local.standin",
             "--token",
             "short",
             "--state-dir",

@@ -8,6 +8,8 @@ import sys
 import pytest
 
 from valohai_hybrid import docgen
+from valohai_hybrid.checkout import CFN
+from valohai_hybrid.templates import load_template
 
 
 def test_readme_blocks_are_what_the_templates_say() -> None:
@@ -19,15 +21,15 @@ def test_readme_blocks_are_what_the_templates_say() -> None:
 
 @pytest.mark.parametrize("root", ["iam.yml", "main.yml"])
 def test_every_parameter_has_a_row(root: str) -> None:
-    table = docgen.parameters_table(docgen.CFN / root)
-    for name in docgen.load(docgen.CFN / root)["Parameters"]:
+    table = docgen.parameters_table(CFN / root)
+    for name in load_template(CFN / root)["Parameters"]:
         assert f"(`{name}`)" in table
 
 
 def test_the_picture_shows_every_resource_of_every_template() -> None:
     picture = docgen.architecture()
-    for path in docgen.CFN.glob("*.yml"):
-        for logical_id, resource in docgen.load(path)["Resources"].items():
+    for path in CFN.glob("*.yml"):
+        for logical_id, resource in load_template(path)["Resources"].items():
             if resource["Type"] != "AWS::CloudFormation::Stack":
                 assert f'["{logical_id}<br/>' in picture, (path.name, logical_id)
 

@@ -38,14 +38,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 from localaws.config import FAKE_CREDENTIALS
 from localaws.harness import LocalAwsHandle, running_local_aws
 
-from . import publish
-from .catalog import Catalog, CatalogError, Outcome, StackEvents
-from .progress import Display, Operation
+from valohai_hybrid import publish
+from valohai_hybrid.catalog import Catalog, CatalogError, Outcome, StackEvents
+from valohai_hybrid.products import IAM, WORKERS
+from valohai_hybrid.progress import Display, Operation
+
 from .standin import StandIn
 from .standin.verify import key_id
 
-IAM_PRODUCT = "Valohai Hybrid IAM"
-WORKERS_PRODUCT = "Valohai Hybrid Workers"
+IAM_PRODUCT = IAM.name
+WORKERS_PRODUCT = WORKERS.name
 ADMIN_USER = "customer-admin"
 #: What Valohai gives a customer before the setup (examples, as in Valohai's instructions).
 VALOHAI_PRINCIPAL = "arn:aws:iam::905675611115:user/valohai-customer-acme"

@@ -2,7 +2,7 @@
 
 The roles, permissions, rules and event source mappings SAM generates exist only after the
 transform, so scanners that read resources (checkov) must see the translated template too.
-`python -m valohai_hybrid.platform OUTPUT` writes it for `make lint`.
+`python -m valohai_hybrid.local.sam_translation OUTPUT` writes it for `make lint`.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def translated(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m valohai_hybrid.platform",
+        prog="python -m valohai_hybrid.local.sam_translation",
         description="Write template.yaml with the SAM transform applied (for scanners).",
     )
     parser.add_argument("output", type=Path, help="where to write the translated template")

@@ -1,4 +1,4 @@
-"""`python -m valohai_hybrid.standin`: run the Valohai stand-in in the foreground.
+"""`python -m valohai_hybrid.local.standin`: run the Valohai stand-in in the foreground.
 
 Prints one JSON line (url, ca_bundle, pid), also written to <state-dir>/standin.json, and
 stops cleanly on SIGTERM or SIGINT.

@@ -20,15 +20,12 @@ import json
 import re
 import sys
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
-from valohai_hybrid.docgen import load
+from valohai_hybrid.checkout import CFN, README, ROOT
+from valohai_hybrid.templates import load_template as load
 
-ROOT = Path(__file__).resolve().parents[1]
-CFN = ROOT / "cfn"
 RESULTS = ROOT / "bench" / "results" / "cost.json"
-README = ROOT / "README.md"
 REGION = "eu-west-1 (Ireland)"
 PRICES_AS_OF = "2025 (AWS price pages, recorded by hand)"
 HOURS_PER_MONTH = 730

@@ -1,34 +1,27 @@
-"""The platform published on a local AWS of the benchmarks' own, and a customer admin launching
-its products through Service Catalog: what the launch, latency and scale benchmarks drive.
-
-Everything runs against a fresh local AWS (started as `valohai-hybrid local-aws start` starts
-it) and a Valohai stand-in sharing its CA. Publishing is `valohai_hybrid.publish` and launching
-is `valohai_hybrid.catalog`: the code paths of `valohai-hybrid publish` and
-`valohai-hybrid launch`.
+"""The one local platform (`valohai_hybrid.local.platform`), timed: what the launch, latency and
+scale benchmarks drive. A customer admin launches through Service Catalog
+(`valohai_hybrid.catalog`, the code path of `valohai-hybrid launch`), and each operation is timed
+from the request to the stack's own final event.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 
-import boto3
-from localaws import control
-from localaws.config import FAKE_CREDENTIALS
 from localaws.harness import LocalAwsHandle, unique
 
 from valohai_hybrid.catalog import Catalog, Outcome
+from valohai_hybrid.local.platform import Customer
+from valohai_hybrid.local.platform import local_platform as shared_platform
 from valohai_hybrid.local.standin import StandIn
 from valohai_hybrid.products import IAM, WORKERS
-from valohai_hybrid.publish import Published, PublishOptions, publish
+from valohai_hybrid.publish import Published
 
-ROOT = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
 SETUP_TOKEN = "bench-setup-token-Q7mX2pL9vR4tK8wN3bZ6"
 VALOHAI_PRINCIPAL = "arn:aws:iam::905675611115:user/valohai-customer-bench"
@@ -39,31 +32,6 @@ WORKERS_PRODUCT = WORKERS.name
 POLL_SECONDS = 0.05
 SECONDS_BETWEEN_LOOKS = 0.025
 RECORD_TIMEOUT = 600.0
-
-
-@dataclass
-class EndUser:
-    """An IAM user of the account with its own access key, associated with the portfolio."""
-
-    arn: str
-    session: boto3.Session
-    endpoint_url: str
-    _clients: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def create(cls, aws: LocalAwsHandle) -> EndUser:
-        arn, session = aws.iam_user("bench-admin", REGION)
-        return cls(arn, session, aws.endpoint_url)
-
-    def client(self, service: str) -> Any:
-        """One client per service, shared by the threads of a benchmark (boto3 clients are
-        thread-safe; creating them is not)."""
-        if service not in self._clients:
-            self._clients[service] = self.session.client(
-                service,  # type: ignore[call-overload]
-                endpoint_url=self.endpoint_url,
-            )
-        return self._clients[service]
 
 
 @dataclass(frozen=True)
@@ -80,7 +48,7 @@ class LocalPlatform:
 
     aws: LocalAwsHandle
     standin: StandIn
-    user: EndUser
+    user: Customer
     published: Published
     catalog: Catalog
     _iam: Timed | None = None
@@ -168,68 +136,13 @@ class LocalPlatform:
 
 
 @contextmanager
-def _local_environment(aws: LocalAwsHandle) -> Iterator[None]:
-    """Fake credentials and AWS_ENDPOINT_URL at the local AWS, while publishing (sam reads
-    them from the environment)."""
-    names = [*FAKE_CREDENTIALS, "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION"]
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ.update(FAKE_CREDENTIALS)
-    os.environ.update(
-        {"AWS_ENDPOINT_URL": aws.endpoint_url, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
-    )
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def publish_platform(aws: LocalAwsHandle, principal: str, **options: Any) -> Published:
-    """`valohai-hybrid publish` of this checkout against the local AWS, quietly."""
-    with _local_environment(aws):
-        return publish(
-            PublishOptions(
-                project_dir=ROOT,
-                region=REGION,
-                sam=ROOT / ".tools" / "sam" / "bin" / "sam",
-                principals=[principal],
-                verbose=False,
-                **options,
-            ),
-            log=lambda _: None,
-        )
-
-
-@contextmanager
-def local_aws(state_dir: Path, stabilize: Mapping[str, float]) -> Iterator[LocalAwsHandle]:
-    """The local AWS in the background, stopped (with its Lambda workers) on exit.
-    `stabilize`: seconds CloudFormation waits per resource type (`--stabilize`)."""
-    info = control.start(state_dir, stabilize=stabilize)
-    try:
-        yield LocalAwsHandle(
-            endpoint_url=info["endpoint_url"],
-            ca_bundle=Path(info["ca_bundle"]),
-            state_dir=state_dir,
-            pid=int(info["pid"]),
-        )
-    finally:
-        control.stop(state_dir)
-
-
-@contextmanager
 def local_platform(
     state_dir: Path, stabilize: Mapping[str, float] | None = None
 ) -> Iterator[LocalPlatform]:
     """Start a local AWS (with modelled resource waits, if any) and the stand-in, publish this
     checkout's release, make an end user."""
-    with (
-        local_aws(state_dir, stabilize or {}) as aws,
-        StandIn([SETUP_TOKEN], state_dir) as standin,
-    ):
-        user = EndUser.create(aws)
-        published = publish_platform(aws, user.arn)
-        catalog = Catalog(user.client, poll_seconds=POLL_SECONDS, timeout=RECORD_TIMEOUT)
-        yield LocalPlatform(aws, standin, user, published, catalog)
+    with shared_platform(
+        state_dir, [SETUP_TOKEN], region=REGION, admin="bench-admin", stabilize=stabilize
+    ) as running:
+        catalog = running.admin.catalog(poll_seconds=POLL_SECONDS, timeout=RECORD_TIMEOUT)
+        yield LocalPlatform(running.aws, running.standin, running.admin, running.published, catalog)

@@ -20,7 +20,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from valohai_hybrid.checkout import ROOT
+
 RESULTS = ROOT / "bench" / "results"
 #: The functions' runtime (template.yaml): python3.13.
 LAMBDA_PYTHON_VERSION = "3.13"

@@ -9,4 +9,3 @@ ROOT = Path(__file__).resolve().parents[1]
 CFN = ROOT / "cfn"
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
-SAM = ROOT / ".tools" / "sam" / "bin" / "sam"

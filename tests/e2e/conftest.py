@@ -8,7 +8,8 @@ import signal
 from collections.abc import Iterator
 
 import pytest
-from cli_support import Commands
+
+from tests.support.cli import Commands
 
 
 @pytest.fixture

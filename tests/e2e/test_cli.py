@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import ROOT, cli
 from localaws.harness import LocalAwsHandle
 
+from tests.support.cli import ROOT, cli
 from valohai_hybrid.local.standin import Fault, StandIn
 from valohai_hybrid.publish import Published, PublishOptions, publish
 

@@ -14,7 +14,8 @@ import re
 from pathlib import Path
 
 import urllib3
-from cli_support import Commands
+
+from tests.support.cli import Commands
 
 PHASES = {
     "start",

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cli_support import COMMAND, ROOT
 
 from bench.cost import model, render_readme
+from tests.support.cli import COMMAND, ROOT
 from valohai_hybrid.cli import build_parser
 
 _BLOCK = re.compile(

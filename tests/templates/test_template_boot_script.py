@@ -20,8 +20,9 @@ from typing import Any
 
 import boto3
 import pytest
-from cfn_support import load, sub_text
 from moto import mock_aws
+
+from tests.support.cfn import load, sub_text
 
 REGION = "eu-west-1"
 PASSWORD = "Q7fJ2kLm9PzX4cVb8NwR1tYh6GdS3aEu"

@@ -8,7 +8,8 @@ import subprocess
 from typing import Any
 
 import pytest
-from cfn_support import CFN, PRODUCT_TEMPLATES, REPO, load
+
+from tests.support.cfn import CFN, PRODUCT_TEMPLATES, REPO, load
 
 CHECKOV = REPO / ".tools" / "checkov" / "bin" / "checkov"
 MINIMUM_REASON_WORDS = 8

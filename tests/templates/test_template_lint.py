@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cfn_support import BIN, CFN, PRODUCT_TEMPLATES, REPO, RULES_DIR
 from cfnlint.decode import decode
 from cfnlint.template import Template
 
+from tests.support.cfn import BIN, CFN, PRODUCT_TEMPLATES, REPO, RULES_DIR
 from valohai_hybrid.cfnlint_rules import userdata_shellcheck
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cfnlint_rules"

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cfn_support import PRODUCT_TEMPLATES, failed_rule_assertions, load, parameter_error
+
+from tests.support.cfn import PRODUCT_TEMPLATES, failed_rule_assertions, load, parameter_error
 
 HEX40 = "c1eed793c37d2d2f486c5233b03933b71f4ba491"
 

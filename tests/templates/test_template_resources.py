@@ -7,7 +7,8 @@ from importlib.metadata import version
 from typing import Any
 
 import pytest
-from cfn_support import load, tags, walk
+
+from tests.support.cfn import load, tags, walk
 
 HANDOFF_KEYS = {
     "AccountId",

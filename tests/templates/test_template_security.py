@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 import pytest
-from cfn_support import PRODUCT_TEMPLATES, load, resources, walk
+
+from tests.support.cfn import PRODUCT_TEMPLATES, load, resources, walk
 
 TAG_CONDITION_KEYS = {"aws:ResourceTag/valohai", "aws:RequestTag/valohai"}
 

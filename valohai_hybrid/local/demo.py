@@ -33,16 +33,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
-from localaws.config import FAKE_CREDENTIALS
-from localaws.harness import LocalAwsHandle, running_local_aws
+from localaws.harness import LocalAwsHandle, isolate_environment
 
 from valohai_hybrid import publish
 from valohai_hybrid.catalog import Catalog, CatalogError, Outcome, StackEvents
 from valohai_hybrid.products import IAM, WORKERS
 from valohai_hybrid.progress import Display, Operation
 
+from .platform import Customer, publish_options, publish_release, services
 from .standin import StandIn
 from .standin.verify import key_id
 
@@ -176,29 +175,28 @@ class Demo:
     def steps(self, running: ExitStack, state_dir: Path) -> None:
         self.release = publish.release_version(publish.PublishOptions(self.options.project_dir))
         with self.step("start"):
-            self._fake_account()
+            isolate_environment(self.options.region)
             # sam deploy leaves an empty directory in TMPDIR per function it packages: keep
             # them in the demo's own directory, which goes when the demo ends.
             os.environ["TMPDIR"] = str(state_dir / "tmp")
             (state_dir / "tmp").mkdir()
             with _stderr_to(state_dir / SERVER_LOG):
-                aws = running.enter_context(running_local_aws(state_dir))
+                aws, standin = running.enter_context(services(state_dir, [self.token]))
             os.environ["AWS_ENDPOINT_URL"] = aws.endpoint_url
-            standin = running.enter_context(StandIn([self.token], aws.state_dir))
             self.say(f"  local AWS        {aws.endpoint_url}  (region {self.options.region})")
             self.say(f"  Valohai API      {standin.url}  (a stand-in that checks signatures)")
-        maintainer = _Clients(aws, self.options.region)
+        maintainer = Customer.account(aws, self.options.region)
 
         with self.step("publish"):
-            admin = self._admin(aws)
+            admin = Customer.create(aws, ADMIN_USER, self.options.region)
             self.say(f"  customer admin   {admin.arn} (own access key)")
-            published = self._publish(maintainer, principals=[admin.arn])
+            published = self._publish(aws, maintainer, principals=[admin.arn])
             self.say(
                 f"  portfolio {published.outputs.get('PortfolioId')} offers {IAM_PRODUCT} and "
-                f"{WORKERS_PRODUCT} {published.releases[0]} to {ADMIN_USER}"
+                f"{WORKERS_PRODUCT} {published.releases[0]} to {admin.arn.rsplit('/', 1)[1]}"
             )
 
-        admin.ec2.create_key_pair(KeyName=KEY_PAIR)
+        admin.client("ec2").create_key_pair(KeyName=KEY_PAIR)
         before = inventory(maintainer)
         catalog = Catalog(admin.client, poll_seconds=POLL_SECONDS, timeout=300.0)
 
@@ -236,7 +234,7 @@ class Demo:
             templates = prepare_release(
                 self.options.project_dir / "cfn", following, state_dir / "next-release" / "cfn"
             )
-            published = self._publish(maintainer, version=following, cfn_dir=templates)
+            published = self._publish(aws, maintainer, version=following, cfn_dir=templates)
             self.say(
                 f"  new launches get {published.releases[0]}; launched products may update "
                 f"(offered: {', '.join(published.releases)})"
@@ -264,46 +262,25 @@ class Demo:
 
     # ---- the phases' parts -------------------------------------------------------------
 
-    def _fake_account(self) -> None:
-        """Whatever AWS settings the user has, this process and those it starts (the local
-        AWS, sam) use fake credentials; AWS_ENDPOINT_URL then sends every call to the local
-        AWS."""
-        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):
-            os.environ.pop(name, None)
-        os.environ.update(FAKE_CREDENTIALS)
-        os.environ.update(
-            {
-                "AWS_DEFAULT_REGION": self.options.region,
-                "AWS_REGION": self.options.region,
-                "AWS_CONFIG_FILE": os.devnull,
-                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            }
-        )
-
-    def _admin(self, aws: LocalAwsHandle) -> _Clients:
-        iam = aws.client("iam", self.options.region)
-        arn = str(iam.create_user(UserName=ADMIN_USER)["User"]["Arn"])
-        key = iam.create_access_key(UserName=ADMIN_USER)["AccessKey"]
-        return _Clients(aws, self.options.region, arn, (key["AccessKeyId"], key["SecretAccessKey"]))
-
-    def _publish(self, maintainer: _Clients, **choices: Any) -> publish.Published:
-        options = publish.PublishOptions(
+    def _publish(
+        self, aws: LocalAwsHandle, maintainer: Customer, **choices: Any
+    ) -> publish.Published:
+        options = publish_options(
+            self.options.region,
             project_dir=self.options.project_dir,
-            region=self.options.region,
             sam=self.options.sam,
-            verbose=False,
             **choices,
         )
         stack = str(publish.samconfig(options)["stack_name"])
         title = f"  sam deploy: stack {stack}"
         with self.display.operation(title) as shown, self._watch(maintainer, stack, shown):
-            published = publish.publish(options, log=lambda text: shown.note(f"  {text}"))
+            published = publish_release(aws, options, log=lambda text: shown.note(f"  {text}"))
         steps = ", ".join(f"{k} {v:.1f} s" for k, v in published.timings.items())
         self.say(f"  published release {published.releases[0]} ({steps})")
         return published
 
     @contextmanager
-    def _watch(self, clients: _Clients, stack: str, shown: Operation) -> Iterator[None]:
+    def _watch(self, clients: Customer, stack: str, shown: Operation) -> Iterator[None]:
         """Show a stack's events while something else (sam deploy) changes it."""
         events = StackEvents(clients.client("cloudformation"), stack, datetime.now(UTC))
         stop = threading.Event()
@@ -400,7 +377,7 @@ class Demo:
             self.say(f"  Valohai received {event_type} (signature verified)")
         return found[0]
 
-    def _remains(self, maintainer: _Clients, before: Inventory) -> None:
+    def _remains(self, maintainer: Customer, before: Inventory) -> None:
         expected = {"S3 buckets": {f"valohai-data-{SUFFIX}"}}
         deadline = time.monotonic() + SETTLE_SECONDS
         while True:
@@ -490,45 +467,12 @@ def _stderr_to(path: Path) -> Iterator[None]:
         os.close(saved)
 
 
-class _Clients:
-    """boto3 clients of one identity on the local AWS (default: the account's own)."""
-
-    def __init__(
-        self,
-        aws: LocalAwsHandle,
-        region: str,
-        arn: str = "",
-        key: tuple[str, str] = (
-            FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        ),
-    ) -> None:
-        self.arn = arn
-        self._session = boto3.Session(
-            aws_access_key_id=key[0], aws_secret_access_key=key[1], region_name=region
-        )
-        self._endpoint = aws.endpoint_url
-        self._clients: dict[str, Any] = {}
-
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = self._session.client(
-                service,  # type: ignore[call-overload]
-                endpoint_url=self._endpoint,
-            )
-        return self._clients[service]
-
-    @property
-    def ec2(self) -> Any:
-        return self.client("ec2")
-
-
-def _all(clients: _Clients, service: str, operation: str, key: str, **arguments: Any) -> list[Any]:
+def _all(clients: Customer, service: str, operation: str, key: str, **arguments: Any) -> list[Any]:
     pages = clients.client(service).get_paginator(operation).paginate(**arguments)
     return [item for page in pages for item in page.get(key, [])]
 
 
-def inventory(clients: _Clients) -> Inventory:
+def inventory(clients: Customer) -> Inventory:
     """What exists in the account and region, by kind, as its APIs list it."""
     ec2 = clients.client("ec2")
     found: Inventory = {
@@ -590,7 +534,7 @@ def _difference(after: Inventory, before: Inventory) -> Inventory:
     }
 
 
-def _pending_secrets(clients: _Clients) -> list[str]:
+def _pending_secrets(clients: Customer) -> list[str]:
     """The names of secrets scheduled for deletion."""
     listed = _all(
         clients, "secretsmanager", "list_secrets", "SecretList", IncludePlannedDeletion=True

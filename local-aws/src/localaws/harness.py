@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,10 +118,13 @@ def unique(prefix: str) -> str:
 
 
 @contextmanager
-def running_local_aws(state_dir: Path, port: int = 0) -> Iterator[LocalAwsHandle]:
-    """Start the server as a child process; stop it (and everything it started) on exit."""
+def running_local_aws(
+    state_dir: Path, port: int = 0, stabilize: Mapping[str, float] | None = None
+) -> Iterator[LocalAwsHandle]:
+    """Start the server as a child process; stop it (and everything it started) on exit.
+    `stabilize`: seconds CloudFormation waits per resource type (the server's `--stabilize`)."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    process = spawn(state_dir, port, stdout=subprocess.PIPE)
+    process = spawn(state_dir, port, stdout=subprocess.PIPE, stabilize=stabilize)
     try:
         assert process.stdout is not None
         line = _read_ready_line(process)

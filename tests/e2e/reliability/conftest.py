@@ -17,31 +17,31 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import pytest
 from localaws.harness import LocalAwsHandle
 
-from tests.support import delete_platform
-from valohai_hybrid.local.standin import StandIn
-from valohai_hybrid.publish import Published
-
-from .reliability_support import (
+from tests.support.reliability import (
     IAM_PRODUCT,
     OUTAGE_REGION,
+    QUEUE_ADDRESS_SERVICE_TIMEOUT,
+    REGION,
     SETUP_TOKEN,
     UNTIL_THE_LAUNCH_IS_OVER,
     VALOHAI_PRINCIPAL,
-    Admin,
     Launcher,
     Scenario,
     publish_platform,
     unique,
 )
+from valohai_hybrid.local.platform import Customer, delete_platform
+from valohai_hybrid.local.standin import StandIn
+from valohai_hybrid.publish import Published
 
 
 @pytest.fixture(scope="package")
-def admin(local_aws: LocalAwsHandle) -> Admin:
-    return Admin.create(local_aws)
+def admin(local_aws: LocalAwsHandle) -> Customer:
+    return Customer.create(local_aws, "reliability-admin", REGION)
 
 
 @pytest.fixture(scope="package")
-def platform(local_aws: LocalAwsHandle, admin: Admin) -> Iterator[Published]:
+def platform(local_aws: LocalAwsHandle, admin: Customer) -> Iterator[Published]:
     published = publish_platform(
         local_aws, principals=[admin.arn], parameters={"RedeliveryIntervalSeconds": "30"}
     )
@@ -50,9 +50,9 @@ def platform(local_aws: LocalAwsHandle, admin: Admin) -> Iterator[Published]:
 
 
 @pytest.fixture(scope="package")
-def launcher(platform: Published, admin: Admin) -> Iterator[Launcher]:
+def launcher(platform: Published, admin: Customer) -> Iterator[Launcher]:
     """The IAM product launched once, a key pair, and the Workers launches made from them."""
-    catalog = admin.catalog()
+    catalog = admin.catalog(QUEUE_ADDRESS_SERVICE_TIMEOUT)
     iam = catalog.wait(
         catalog.launch(IAM_PRODUCT, unique("iam"), {"AssumeRoleARN": VALOHAI_PRINCIPAL})
     )
@@ -79,7 +79,7 @@ def no_faults(local_aws: LocalAwsHandle) -> Iterator[None]:
 
 @pytest.fixture(scope="package", autouse=True)
 def valohai_down_for_a_whole_launch(
-    request: pytest.FixtureRequest, local_aws: LocalAwsHandle, admin: Admin, launcher: Launcher
+    request: pytest.FixtureRequest, local_aws: LocalAwsHandle, admin: Customer, launcher: Launcher
 ) -> Iterator[Future[Scenario] | None]:
     """A launch while Valohai refuses every connection until the launch is over, started in
     the background when test_valohai_faults.py is among the tests to run."""

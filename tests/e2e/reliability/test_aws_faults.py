@@ -11,9 +11,7 @@ from collections.abc import Iterator
 import pytest
 from localaws.harness import LocalAwsHandle
 
-from valohai_hybrid.local.standin import StandIn
-
-from .reliability_support import (
+from tests.support.reliability import (
     LIFE_EVENTS,
     QUEUE_ADDRESS_SERVICE_TIMEOUT,
     REGION,
@@ -22,6 +20,7 @@ from .reliability_support import (
     nothing_left,
     stack_status,
 )
+from valohai_hybrid.local.standin import StandIn
 
 pytestmark = pytest.mark.usefixtures("no_faults")
 

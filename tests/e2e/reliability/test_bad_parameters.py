@@ -15,23 +15,23 @@ import pytest
 from botocore.exceptions import ClientError
 from localaws.harness import LocalAwsHandle
 
-from valohai_hybrid.local.standin import StandIn
-
-from .reliability_support import (
+from tests.support.reliability import (
+    QUEUE_ADDRESS_SERVICE_TIMEOUT,
     REGION,
     WORKERS_PRODUCT,
-    Admin,
     Launcher,
     delivered_exactly_once,
     nothing_left,
     stack_status,
     unique,
 )
+from valohai_hybrid.local.platform import Customer
+from valohai_hybrid.local.standin import StandIn
 
 
-def _provision(admin: Admin, name: str, parameters: dict[str, str]) -> Any:
+def _provision(admin: Customer, name: str, parameters: dict[str, str]) -> Any:
     """ProvisionProduct as the console sends it: no checks of ours in between."""
-    catalog = admin.catalog()
+    catalog = admin.catalog(QUEUE_ADDRESS_SERVICE_TIMEOUT)
     product = catalog.product(WORKERS_PRODUCT)
     return admin.client("servicecatalog").provision_product(
         ProductId=product.id,

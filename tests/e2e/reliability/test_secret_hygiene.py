@@ -27,21 +27,21 @@ from typing import Any
 import pytest
 from localaws.harness import LocalAwsHandle
 
-from valohai_hybrid.catalog import Outcome
-from valohai_hybrid.local.demo import next_patch, prepare_release
-from valohai_hybrid.local.standin import StandIn
-from valohai_hybrid.local.standin.server import JOURNAL_NAME
-from valohai_hybrid.publish import Published
-
-from .reliability_support import (
+from tests.support.reliability import (
     LIFE_EVENTS,
+    QUEUE_ADDRESS_SERVICE_TIMEOUT,
     REGION,
-    ROOT,
-    Admin,
     Launcher,
     delivered_exactly_once,
     publish_platform,
 )
+from valohai_hybrid.catalog import Outcome
+from valohai_hybrid.checkout import ROOT
+from valohai_hybrid.local.demo import next_patch, prepare_release
+from valohai_hybrid.local.platform import Customer
+from valohai_hybrid.local.standin import StandIn
+from valohai_hybrid.local.standin.server import JOURNAL_NAME
+from valohai_hybrid.publish import Published
 
 LARGEST_FILE = 50 << 20
 
@@ -68,7 +68,7 @@ def _pages(call: Any, key: str, **request: Any) -> Iterator[Any]:
 
 
 def _aws_texts(
-    local_aws: LocalAwsHandle, admin: Admin, records: list[str]
+    local_aws: LocalAwsHandle, admin: Customer, records: list[str]
 ) -> Iterator[tuple[str, str]]:
     """(where, text) of everything the local AWS shows about the region's setups."""
 
@@ -154,7 +154,7 @@ def test_a_whole_cycle_leaves_the_token_and_passwords_nowhere_and_launching_agai
 ) -> None:
     began = time.time() - 1  # file times have a coarse resolution on some file systems
     token = f"hygiene-{secrets.token_urlsafe(32)}"
-    catalog = launcher.admin.catalog()
+    catalog = launcher.admin.catalog(QUEUE_ADDRESS_SERVICE_TIMEOUT)
     s3 = local_aws.client("s3", REGION)
     with StandIn([token], local_aws.state_dir) as standin:
         parameters = launcher.parameters(standin, SetupToken=token)

@@ -19,11 +19,10 @@ from typing import Any
 import pytest
 import urllib3
 
+from tests.support.reliability import Launcher
 from valohai_hybrid.local.standin import StandIn
 from valohai_hybrid.local.standin.receiver import EVENTS_PATH, Answer
 from valohai_hybrid.local.standin.verify import key_id
-
-from .reliability_support import Launcher
 
 Captured = tuple[dict[str, str], bytes]
 ATTACKER_TOKEN = "attacker-token-9bQ4xZ7mW2kP5rT8vN3c"

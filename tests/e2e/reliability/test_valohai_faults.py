@@ -17,9 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import pytest
 from localaws.harness import LocalAwsHandle
 
-from valohai_hybrid.local.standin import Fault
-
-from .reliability_support import (
+from tests.support.reliability import (
     LAUNCH_LIMIT,
     LIFE_EVENTS,
     Launcher,
@@ -27,6 +25,7 @@ from .reliability_support import (
     delivered_exactly_once,
     eventually,
 )
+from valohai_hybrid.local.standin import Fault
 
 SCENARIOS = [
     Scenario("down for a moment", down_for=4.0),

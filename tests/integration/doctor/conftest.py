@@ -4,7 +4,7 @@ Module scope: in a directory without __init__.py, "package" fixtures last the wh
 and the IAM product's names are account-wide, so it must be gone when these tests end. The
 platform is published in a region of its own (publish, as a maintainer does), both products
 are launched through Service Catalog, and a real `redis-server` plays the queue machine (see
-doctor_support.QueuePort). Each test breaks one thing and puts it back.
+tests.support.doctor.QueuePort). Each test breaks one thing and puts it back.
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ from typing import Any
 
 import pytest
 import trustme
-from doctor_support import (
+from localaws.harness import LocalAwsHandle
+
+from tests.support.common import publish_release
+from tests.support.doctor import (
     KEY_PAIR,
     QUEUE_ADDRESS,
     REGION,
@@ -26,10 +29,8 @@ from doctor_support import (
     QueuePort,
     workers_parameters,
 )
-from localaws.harness import LocalAwsHandle
-
-from tests.support import delete_platform, publish_release
 from valohai_hybrid.catalog import Catalog
+from valohai_hybrid.local.platform import delete_platform
 from valohai_hybrid.local.standin import StandIn
 
 

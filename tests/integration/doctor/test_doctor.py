@@ -11,19 +11,19 @@ from typing import Any
 
 import pytest
 import trustme
-from doctor_support import (
+from localaws.harness import unique
+
+from tests.support.doctor import (
     COMMAND,
     QUEUE_ADDRESS,
-    ROOT,
     WORKERS,
     Launched,
     QueuePort,
     expiring,
     workers_parameters,
 )
-from localaws.harness import unique
-
 from valohai_hybrid.catalog import Catalog
+from valohai_hybrid.checkout import ROOT
 from valohai_hybrid.local.standin import Fault, StandIn
 
 CHECKS = (

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 from localaws.harness import LocalAwsHandle, unique
-from platform_support import (
+
+from tests.support.platform import (
     IAM_PRODUCT,
     RELEASE,
     SETUP_TOKEN,
@@ -25,8 +26,7 @@ from platform_support import (
     publish_release,
     release_copy,
 )
-
-from tests.support import delete_platform
+from valohai_hybrid.local.platform import delete_platform
 from valohai_hybrid.local.standin import StandIn
 from valohai_hybrid.publish import Published
 

@@ -8,7 +8,9 @@ import hashlib
 from pathlib import Path
 
 from localaws.harness import LocalAwsHandle
-from platform_support import (
+
+from tests.support.common import events_of
+from tests.support.platform import (
     IAM_PRODUCT,
     REGION,
     RELEASE,
@@ -17,14 +19,12 @@ from platform_support import (
     WORKERS_PRODUCT,
     EndUser,
     Record,
-    events_of,
     eventually,
     project_with_changed_functions,
     publish_release,
     validate,
     workers_parameters,
 )
-
 from valohai_hybrid.local.standin import StandIn
 from valohai_hybrid.publish import Published
 

@@ -13,17 +13,17 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from localaws.harness import LocalAwsHandle
-from platform_support import (
+
+from tests.support.common import events_of
+from tests.support.platform import (
     REGION,
     WORKERS_PRODUCT,
     EndUser,
     Record,
-    events_of,
     eventually,
     validate,
     workers_parameters,
 )
-
 from valohai_hybrid.local.standin import Fault, ReceivedEvent, StandIn
 from valohai_hybrid.publish import Published
 

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 from localaws.harness import LocalAwsHandle
-from platform_support import REGION, RELEASE, ROOT, publish_release, release_copy
 
+from tests.support.platform import REGION, RELEASE, publish_release, release_copy
 from valohai_hybrid import cli
+from valohai_hybrid.checkout import ROOT
 from valohai_hybrid.launch_permissions import (
     CALLED_WITHOUT_RESOURCE,
     has_resource_level_permissions,

@@ -25,11 +25,12 @@ from typing import Any
 
 import pytest
 from localaws.harness import LocalAwsHandle, unique
-from products_support import (
+
+from bench.package_size import build_all
+from tests.support.products import (
     EXTERNAL_ID,
     KEY_PAIR,
     REGION,
-    ROOT,
     SETUP_TOKEN,
     VALOHAI_PRINCIPAL,
     Aws,
@@ -38,8 +39,7 @@ from products_support import (
     outputs_of,
     parameter_list,
 )
-
-from bench.package_size import build_all
+from valohai_hybrid.checkout import ROOT
 from valohai_hybrid.local.standin import StandIn
 from valohai_hybrid.packaging import Release, package
 

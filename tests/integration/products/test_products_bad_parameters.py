@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 from localaws.harness import unique
-from products_support import Aws, Products, parameter_list, secret_exists
 
+from tests.support.products import Aws, Products, parameter_list, secret_exists
 from valohai_hybrid.local.standin import StandIn
 
 

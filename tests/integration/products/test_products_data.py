@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from products_support import (
+
+from tests.support.products import (
     REGION,
     Aws,
     Setup,

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from products_support import (
+
+from tests.support.products import (
     REGION,
     SETUP_TOKEN,
     Aws,
@@ -16,7 +17,6 @@ from products_support import (
     resource_tags,
     stack_resources,
 )
-
 from valohai_hybrid.local.standin import StandIn
 from valohai_hybrid.local.standin.verify import key_id
 from valohai_hybrid.packaging import Release

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from products_support import (
+
+from tests.support.products import (
     EXTERNAL_ID,
     VALOHAI_PRINCIPAL,
     Aws,
@@ -18,7 +19,6 @@ from products_support import (
     resource_tags,
     role_policies,
 )
-
 from valohai_hybrid.packaging import Release
 
 ACCOUNT = "123456789012"

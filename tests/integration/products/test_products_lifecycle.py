@@ -13,17 +13,17 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from localaws.harness import unique
-from products_support import (
+
+from tests.support.common import eventually
+from tests.support.products import (
     REGION,
     Aws,
     Products,
     Setup,
-    eventually,
     resource_tags,
     secret_exists,
     stack_resources,
 )
-
 from valohai_hybrid.local.standin import StandIn
 
 UBUNTU_PARAMETER = (

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from products_support import Aws, Setup, resource_tags, stack_resources
+
+from tests.support.products import Aws, Setup, resource_tags, stack_resources
 
 
 def name_tag(resource: dict[str, Any]) -> str | None:

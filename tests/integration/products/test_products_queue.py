@@ -10,7 +10,8 @@ import re
 from typing import Any
 
 import pytest
-from products_support import (
+
+from tests.support.products import (
     REGION,
     SETUP_TOKEN,
     Aws,

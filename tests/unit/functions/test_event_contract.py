@@ -7,7 +7,6 @@ import inspect
 import json
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -30,10 +29,10 @@ from valohai_cr.errors import PropertyError
 from valohai_cr.events import EventType, build, idempotency_key, request_headers
 from valohai_cr.notification import parse_handoff
 
+from valohai_hybrid.checkout import DOCS
 from valohai_hybrid.local.standin import StandIn, verify
 from valohai_hybrid.local.standin.receiver import HeaderMap
 
-DOCS = Path(__file__).parents[3] / "docs"
 CONTRACT = (DOCS / "valohai-event-contract.md").read_text()
 
 

@@ -11,9 +11,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from valohai_hybrid.checkout import CFN
 from valohai_hybrid.packaging import PackagingError, package
 
-CFN = Path(__file__).parents[3] / "cfn"
 BUCKET = "release-artifacts"
 
 

@@ -16,21 +16,21 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from localaws.harness import LocalAwsHandle, unique
 
-from tests import support
-from tests.support import events_of as events_of  # the platform tests import it from here
-from tests.support import eventually
+from tests.support import common
+from tests.support.common import eventually
+from valohai_hybrid.checkout import ROOT
 from valohai_hybrid.local.standin import ReceivedEvent, StandIn
+from valohai_hybrid.products import IAM, WORKERS
 from valohai_hybrid.publish import Published
 
-ROOT = Path(__file__).resolve().parents[3]
 # A region no other test package uses: the platform's names are fixed per account and region.
 REGION = "eu-central-1"
 SETUP_TOKEN = "platform-it-setup-token-Zk4Wq9Rt2Yx7Nc3Vb8"
 VALOHAI_PRINCIPAL = "arn:aws:iam::905675611115:user/valohai-customer-acme"
 #: The release this checkout publishes.
 RELEASE = version("valohai-hybrid-aws")
-IAM_PRODUCT = "Valohai Hybrid IAM"
-WORKERS_PRODUCT = "Valohai Hybrid Workers"
+IAM_PRODUCT = IAM.name
+WORKERS_PRODUCT = WORKERS.name
 RECORD_TIMEOUT = 120.0
 
 
@@ -38,7 +38,7 @@ def publish_release(
     local_aws: LocalAwsHandle, project_dir: Path = ROOT, region: str = REGION, **options: Any
 ) -> Published:
     """`valohai-hybrid publish` (quietly) against the local AWS, in this package's region."""
-    return support.publish_release(local_aws, region, project_dir, **options)
+    return common.publish_release(local_aws, region, project_dir, **options)
 
 
 def project_with_changed_functions(destination: Path, change: str) -> Path:
@@ -197,7 +197,7 @@ def workers_parameters(
     iam: Record, standin: StandIn, key_pair: str, **overrides: str
 ) -> dict[str, str]:
     """What a customer admin fills in for the Workers product (names unique to one launch)."""
-    filled = support.workers_parameters(
+    filled = common.workers_parameters(
         master_role_arn=iam.outputs["ValohaiMasterRoleARN"],
         valohai_url=standin.url,
         setup_token=SETUP_TOKEN,

@@ -10,26 +10,26 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 from localaws.harness import LocalAwsHandle, unique
 
-from tests.support import (
+from tests.support.common import (
     events_of,
     eventually,
     free_port,
     publish_release,
     workers_parameters,
 )
-from valohai_hybrid.catalog import Catalog, Outcome
+from valohai_hybrid.catalog import Outcome
+from valohai_hybrid.local.platform import Customer
 from valohai_hybrid.local.standin import Attempt, ReceivedEvent, Receiver, StandIn
+from valohai_hybrid.products import IAM, WORKERS
 from valohai_hybrid.publish import Published
 
-ROOT = Path(__file__).resolve().parents[3]
 #: A region no other test package uses: the platform's names are per account and region.
 REGION = "us-west-2"
 #: A second one, for the launch that waits out a long Valohai outage while the other tests run
@@ -37,8 +37,8 @@ REGION = "us-west-2"
 OUTAGE_REGION = "us-east-2"
 SETUP_TOKEN = "reliability-setup-token-5Rk8Qw2Zm7Xv4Np9Ld3T"
 VALOHAI_PRINCIPAL = "arn:aws:iam::905675611115:user/valohai-customer-reliability"
-IAM_PRODUCT = "Valohai Hybrid IAM"
-WORKERS_PRODUCT = "Valohai Hybrid Workers"
+IAM_PRODUCT = IAM.name
+WORKERS_PRODUCT = WORKERS.name
 #: ServiceTimeout of the custom resources in main.yml (QueueAddressRegistration's with the
 #: default QueueDnsWaitSeconds): no operation may take longer than the longest of them.
 NOTIFICATION_SERVICE_TIMEOUT = 120
@@ -53,45 +53,6 @@ LIFE_EVENTS = (
 )
 
 
-@dataclass
-class Admin:
-    """The customer's admin: an IAM user with its own access key, associated with the
-    portfolio, launching through Service Catalog as `valohai-hybrid launch` does."""
-
-    arn: str
-    session: boto3.Session
-    endpoint_url: str
-    _clients: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def create(cls, local_aws: LocalAwsHandle) -> Admin:
-        arn, session = local_aws.iam_user("reliability-admin", REGION)
-        return cls(arn, session, local_aws.endpoint_url)
-
-    def in_region(self, region: str) -> Admin:
-        """The same admin, working in another region."""
-        credentials = self.session.get_credentials()
-        assert credentials is not None
-        session = boto3.Session(
-            aws_access_key_id=credentials.access_key,
-            aws_secret_access_key=credentials.secret_key,
-            region_name=region,
-        )
-        return Admin(self.arn, session, self.endpoint_url)
-
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = self.session.client(
-                service,  # type: ignore[call-overload]
-                endpoint_url=self.endpoint_url,
-            )
-        return self._clients[service]
-
-    def catalog(self, timeout: float = QUEUE_ADDRESS_SERVICE_TIMEOUT) -> Catalog:
-        """Service Catalog as this admin; `wait` gives up (StillRunning) after `timeout` s."""
-        return Catalog(self.client, poll_seconds=0.1, timeout=timeout)
-
-
 def publish_platform(local_aws: LocalAwsHandle, region: str = REGION, **options: Any) -> Published:
     """`valohai-hybrid publish` of this checkout against the local AWS, quietly."""
     return publish_release(local_aws, region, **options)
@@ -101,7 +62,7 @@ def publish_platform(local_aws: LocalAwsHandle, region: str = REGION, **options:
 class Launcher:
     """Launches of the Workers product, each with names of its own."""
 
-    admin: Admin
+    admin: Customer
     iam: Outcome
     key_pair: str
 
@@ -124,7 +85,7 @@ class Launcher:
         return catalog.wait(catalog.launch(WORKERS_PRODUCT, unique("setup"), parameters))
 
     def terminate(self, outcome: Outcome) -> Outcome:
-        catalog = self.admin.catalog()
+        catalog = self.admin.catalog(QUEUE_ADDRESS_SERVICE_TIMEOUT)
         return catalog.wait(catalog.terminate(outcome.provisioned_product_id))
 
 
@@ -245,7 +206,7 @@ class Scenario:
         if self.down_for is None:
             standin.start()
             self.misbehave(standin.receiver)
-        catalog = launcher.admin.catalog(timeout=LAUNCH_LIMIT)
+        catalog = launcher.admin.catalog(LAUNCH_LIMIT)
         began = time.monotonic()
         record = catalog.launch(
             WORKERS_PRODUCT, unique("setup"), launcher.parameters(f"https://127.0.0.1:{port}")

@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from valohai_hybrid.checkout import ROOT
+
 #: The console script `pip install` made, as a user runs it.
 COMMAND = str(Path(sys.executable).parent / "valohai-hybrid")
 

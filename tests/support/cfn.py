@@ -14,7 +14,9 @@ from typing import Any
 
 from cfnlint.decode import decode
 
-REPO = Path(__file__).resolve().parents[2]
+from valohai_hybrid.checkout import ROOT
+
+REPO = ROOT
 CFN = REPO / "cfn"
 RULES_DIR = REPO / "valohai_hybrid" / "cfnlint_rules"
 BIN = Path(sys.executable).parent

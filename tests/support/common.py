@@ -1,26 +1,21 @@
 """What the integration and end-to-end suites share: waiting for what settles asynchronously,
-a free port, the platform published as a maintainer publishes it, and what a customer
-fills in for the Workers product.
-
-Imported as `tests.support`: pytest's pythonpath (pyproject.toml) has the checkout's root.
-"""
+a free port, the platform published as a maintainer publishes it (through the one local
+platform), and what a customer fills in for the Workers product."""
 
 from __future__ import annotations
 
-import os
 import socket
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from localaws.harness import LocalAwsHandle
 
+from valohai_hybrid.checkout import ROOT
+from valohai_hybrid.local import platform
 from valohai_hybrid.local.standin import ReceivedEvent, StandIn
-from valohai_hybrid.publish import Published, PublishOptions, publish
-
-ROOT = Path(__file__).resolve().parents[1]
+from valohai_hybrid.publish import Published
 
 
 def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
@@ -42,44 +37,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@contextmanager
-def pointed_at(local_aws: LocalAwsHandle) -> Iterator[None]:
-    """AWS_ENDPOINT_URL at the local AWS while publishing: how a maintainer runs the demo."""
-    saved = os.environ.get("AWS_ENDPOINT_URL")
-    os.environ["AWS_ENDPOINT_URL"] = local_aws.endpoint_url
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("AWS_ENDPOINT_URL", None)
-        else:
-            os.environ["AWS_ENDPOINT_URL"] = saved
-
-
 def publish_release(
     local_aws: LocalAwsHandle, region: str, project_dir: Path = ROOT, **options: Any
 ) -> Published:
-    """`valohai-hybrid publish` (quietly) of `project_dir` against the local AWS."""
-    with pointed_at(local_aws):
-        return publish(
-            PublishOptions(
-                project_dir=project_dir,
-                region=region,
-                sam=ROOT / ".tools" / "sam" / "bin" / "sam",
-                verbose=False,
-                **options,
-            ),
-            log=lambda _: None,
-        )
-
-
-def delete_platform(local_aws: LocalAwsHandle, published: Published) -> None:
-    """Delete the platform stack `publish_release` made, and check that it is gone."""
-    cloudformation = local_aws.client("cloudformation", published.region)
-    (stack,) = cloudformation.describe_stacks(StackName=published.stack_name)["Stacks"]
-    cloudformation.delete_stack(StackName=stack["StackId"])
-    deleted = local_aws.wait_for_stack(stack["StackId"], region=published.region)
-    assert deleted["StackStatus"] == "DELETE_COMPLETE", deleted.get("StackStatusReason")
+    """`valohai-hybrid publish` (quietly) of `project_dir` against the local AWS: the one local
+    platform's way (`valohai_hybrid.local.platform`)."""
+    return platform.publish_release(
+        local_aws, platform.publish_options(region, project_dir=project_dir, **options)
+    )
 
 
 def events_of(

@@ -11,18 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 from localaws.harness import LocalAwsHandle, unique
 
-from tests.support import events_of, workers_parameters
-from tests.support import eventually as eventually  # the products tests import it from here
+from tests.support.common import events_of, workers_parameters
 from valohai_hybrid.local.standin import ReceivedEvent, StandIn
 from valohai_hybrid.packaging import Release
 
-ROOT = Path(__file__).resolve().parents[3]
 REGION = "eu-north-1"
 SETUP_TOKEN = "products-it-setup-token-7Hq2xVb9LmN4pR8s"
 VALOHAI_PRINCIPAL = "arn:aws:iam::905675611115:user/valohai-customer-acme"

@@ -25,7 +25,6 @@ from tests import support
 from valohai_hybrid.catalog import Outcome
 from valohai_hybrid.local.standin import StandIn
 
-ROOT = Path(__file__).resolve().parents[3]
 # A region no other test package uses: the platform's names are fixed per account and region.
 REGION = "ap-southeast-2"
 SETUP_TOKEN = "doctor-it-setup-token-Hw3Kd8Pq2Zm6Tr9Lx4"

@@ -4,7 +4,9 @@ creates anything."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
@@ -14,11 +16,11 @@ from typing import Any
 
 from cfnlint.decode import decode
 
-from valohai_hybrid.checkout import ROOT
+from valohai_hybrid.checkout import CFN, ROOT
 
 REPO = ROOT
-CFN = REPO / "cfn"
 RULES_DIR = REPO / "valohai_hybrid" / "cfnlint_rules"
+RULE_FIXTURES = REPO / "tests" / "templates" / "fixtures" / "cfnlint_rules"
 BIN = Path(sys.executable).parent
 PRODUCT_TEMPLATES = (
     "iam.yml",
@@ -28,6 +30,48 @@ PRODUCT_TEMPLATES = (
     "s3bucket.yml",
     "worker-queue.yml",
 )
+
+
+def cfn_lint(*paths: Path) -> list[dict[str, Any]]:
+    """cfn-lint's findings (JSON) as `make lint` runs it: informational rules on, ours added."""
+    result = subprocess.run(
+        [
+            str(BIN / "cfn-lint"),
+            "--format",
+            "json",
+            "--include-checks",
+            "I",
+            "--regions",
+            "ALL_REGIONS",
+            "--append-rules",
+            str(RULES_DIR),
+            "--",
+            *map(str, paths),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    # The exit code is a bit mask of the levels found (2 error, 4 warning, 8 info); 1 is a crash.
+    assert result.returncode & 1 == 0, result.stderr
+    findings: list[dict[str, Any]] = json.loads(result.stdout)
+    return findings
+
+
+def finding_resource(finding: dict[str, Any]) -> str:
+    return str(finding["Location"]["Path"][1])
+
+
+def rule_fixture_findings(rule: str) -> dict[str, set[tuple[str, str]]]:
+    """(rule id, resource) pairs cfn-lint finds in a rule's good.yml and bad.yml (one run)."""
+    paths = {name: RULE_FIXTURES / rule / f"{name}.yml" for name in ("good", "bad")}
+    found: dict[str, set[tuple[str, str]]] = {name: set() for name in paths}
+    by_path = {path.resolve(): name for name, path in paths.items()}
+    for finding in cfn_lint(*paths.values()):
+        name = by_path[(REPO / finding["Filename"]).resolve()]
+        found[name].add((finding["Rule"]["Id"], finding_resource(finding)))
+    return found
 
 
 @cache

@@ -26,7 +26,9 @@ from valohai_cr.work import Work
 
 log = logging.getLogger(__name__)
 
-_KNOWN = ("ValohaiApiUrl", "SetupTokenSecretArn", "NotificationPolicy", "Handoff")
+#: The resource type's properties (besides ServiceToken and ServiceTimeout), as the
+#: templates set them.
+PROPERTIES = ("ValohaiApiUrl", "SetupTokenSecretArn", "NotificationPolicy", "Handoff")
 _ROLE = r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}"
 _PRINTABLE = r"[\x20-\x7e]{1,255}"
 _IPV4 = "ipv4"
@@ -127,7 +129,7 @@ class NotificationSettings(NamedTuple):
 
     @classmethod
     def parse(cls, raw: Any) -> NotificationSettings:
-        props = Properties(raw, _KNOWN)
+        props = Properties(raw, PROPERTIES)
         destination = destination_from(props)
         policy = policy_from(props)
         handoff = parse_handoff(

@@ -39,7 +39,9 @@ MAX_DNS_WAIT = 900
 DNS_POLL_INTERVAL = 5.0
 #: Time kept back from a DNS wait to undo a failed Create before the deadline.
 UNDO_RESERVE = 3.0
-_KNOWN = (
+#: The resource type's properties (besides ServiceToken and ServiceTimeout), as the
+#: templates set them.
+PROPERTIES = (
     "QueueAddress",
     "PublicIp",
     "ValohaiApiUrl",
@@ -81,7 +83,7 @@ class QueueAddressSettings(NamedTuple):
 
     @classmethod
     def parse(cls, raw: Any) -> QueueAddressSettings:
-        props = Properties(raw, _KNOWN)
+        props = Properties(raw, PROPERTIES)
         address = dns_name(
             props.text("QueueAddress", expected=f"a DNS name such as {EXAMPLE_ADDRESS}")
         )

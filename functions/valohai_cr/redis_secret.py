@@ -35,7 +35,9 @@ _KMS_KEY = (
     r"|alias/[A-Za-z0-9/_-]{1,250}"
     r"|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/[A-Za-z0-9-]{1,64}|alias/[A-Za-z0-9/_-]{1,250})"
 )
-_KNOWN = ("SecretName", "KmsKeyId", "RecoveryWindowInDays", "RotationToken")
+#: The resource type's properties (besides ServiceToken and ServiceTimeout), as the
+#: templates set them.
+PROPERTIES = ("SecretName", "KmsKeyId", "RecoveryWindowInDays", "RotationToken")
 
 
 class SecretSettings(NamedTuple):
@@ -46,7 +48,7 @@ class SecretSettings(NamedTuple):
 
     @classmethod
     def parse(cls, raw: Any) -> SecretSettings:
-        props = Properties(raw, _KNOWN)
+        props = Properties(raw, PROPERTIES)
         name = props.text(
             "SecretName",
             default=DEFAULT_NAME,

@@ -30,6 +30,9 @@ from moto import mock_aws
 from moto.awslambda.utils import get_backend
 from moto.server import ThreadedMotoServer
 
+#: Functions run against a moto server in this process, with the local Lambda runtime.
+pytestmark = pytest.mark.localaws
+
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account
 CREDENTIALS = {

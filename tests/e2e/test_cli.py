@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from localaws.harness import LocalAwsHandle
 
-from tests.support.cli import ROOT, cli
+from tests.support.cli import cli
+from valohai_hybrid.checkout import ROOT
 from valohai_hybrid.local.standin import Fault, StandIn
 from valohai_hybrid.publish import Published, PublishOptions, publish
 

@@ -13,9 +13,13 @@ import os
 import re
 from pathlib import Path
 
+import pytest
 import urllib3
 
 from tests.support.cli import Commands
+
+#: The demo starts a local AWS of its own.
+pytestmark = pytest.mark.localaws
 
 PHASES = {
     "start",

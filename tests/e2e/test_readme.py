@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from bench.cost import model, render_readme
-from tests.support.cli import COMMAND, ROOT
+from tests.support.cli import COMMAND
+from valohai_hybrid.checkout import ROOT
 from valohai_hybrid.cli import build_parser
 
 _BLOCK = re.compile(
@@ -89,6 +90,7 @@ def installed_copy(tmp_path: Path) -> Path:
     return copy
 
 
+@pytest.mark.localaws  # the commands start the local AWS
 def test_the_commands_run_as_written(installed_copy: Path) -> None:
     runnable = [c for b in blocks() if b.language == "bash" and not b.skip for c in b.commands]
     assert runnable

@@ -7,31 +7,13 @@ from importlib.metadata import version
 from typing import Any
 
 import pytest
+from valohai_cr import notification as notification_cr
+from valohai_cr import queue_address, redis_secret
+from valohai_cr.properties import FRAMEWORK_PROPERTIES
 
 from tests.support.cfn import load, tags, walk
 
-HANDOFF_KEYS = {
-    "AccountId",
-    "Region",
-    "ValohaiMasterRoleArn",
-    "WorkerRoleArn",
-    "WorkerInstanceProfileArn",
-    "QueueRoleArn",
-    "QueuePublicIp",
-    "QueuePrivateIp",
-    "QueueAddress",
-    "RedisSecretArn",
-    "RedisSecretName",
-    "DataBucketName",
-    "MultipartRoleArn",
-    "VpcId",
-    "SubnetIds",
-    "WorkerSecurityGroupId",
-    "WorkerSecurityGroupName",
-    "QueueSecurityGroupId",
-    "KeyPairName",
-    "ProductVersion",
-}
+HANDOFF_KEYS = set(notification_cr.HANDOFF_FIELDS)
 
 
 def resource(template: str, name: str) -> dict[str, Any]:
@@ -205,42 +187,18 @@ def test_custom_resources_answer_within_their_service_timeout() -> None:
 def test_custom_resource_properties_follow_the_agreed_interfaces() -> None:
     secret = resource("worker-queue.yml", "RedisSecret")
     assert secret["Type"] == "Custom::ValohaiRedisSecret"
-    assert set(secret["Properties"]) == {
-        "ServiceToken",
-        "ServiceTimeout",
-        "SecretName",
-        "KmsKeyId",
-        "RecoveryWindowInDays",
-        "RotationToken",
-    }
+    assert set(secret["Properties"]) == {*FRAMEWORK_PROPERTIES, *redis_secret.PROPERTIES}
     # In the root stack: its events must name the setup's stack, as the setup.* events do.
     address = resource("main.yml", "QueueAddressRegistration")
     assert address["Type"] == "Custom::ValohaiQueueAddress"
-    assert set(address["Properties"]) == {
-        "ServiceToken",
-        "ServiceTimeout",
-        "QueueAddress",
-        "PublicIp",
-        "ValohaiApiUrl",
-        "SetupTokenSecretArn",
-        "NotificationPolicy",
-        "WaitForDns",
-        "DnsWaitSeconds",
-    }
+    assert set(address["Properties"]) == {*FRAMEWORK_PROPERTIES, *queue_address.PROPERTIES}
     # The nested stack's output: complete only once the Elastic IP is associated.
     assert address["Properties"]["PublicIp"] == {
         "Fn::GetAtt": ["WorkerQueue", "Outputs.QueuePublicIp"]
     }
     notification = resource("main.yml", "ValohaiNotification")
     assert notification["Type"] == "Custom::ValohaiNotification"
-    assert set(notification["Properties"]) == {
-        "ServiceToken",
-        "ServiceTimeout",
-        "ValohaiApiUrl",
-        "SetupTokenSecretArn",
-        "NotificationPolicy",
-        "Handoff",
-    }
+    assert set(notification["Properties"]) == {*FRAMEWORK_PROPERTIES, *notification_cr.PROPERTIES}
     assert set(notification["Properties"]["Handoff"]) == HANDOFF_KEYS
 
 

@@ -6,11 +6,12 @@ import time
 from typing import Any
 
 import pytest
-from conftest import AwsCalls, FakeContext, Inbox, Invoker, Logs
 from valohai_cr import runtime
 from valohai_cr.lifecycle import CustomResource
 from valohai_cr.resource import Result
 from valohai_cr.work import Work
+
+from tests.support.functions import AwsCalls, FakeContext, Inbox, Invoker, Logs
 
 RESOURCE = "Custom::ValohaiRedisSecret"
 

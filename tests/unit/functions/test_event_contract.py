@@ -11,7 +11,14 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import (
+from hypothesis import given
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+from valohai_cr.errors import PropertyError
+from valohai_cr.events import EventType, build, idempotency_key, request_headers
+from valohai_cr.notification import parse_handoff
+
+from tests.support.functions import (
     HANDOFF,
     STACK_ID,
     TEMPLATE,
@@ -22,13 +29,6 @@ from conftest import (
     create_token_secret,
     stack_status,
 )
-from hypothesis import given
-from hypothesis import strategies as st
-from jsonschema import Draft202012Validator
-from valohai_cr.errors import PropertyError
-from valohai_cr.events import EventType, build, idempotency_key, request_headers
-from valohai_cr.notification import parse_handoff
-
 from valohai_hybrid.checkout import DOCS
 from valohai_hybrid.local.standin import StandIn, verify
 from valohai_hybrid.local.standin.receiver import HeaderMap

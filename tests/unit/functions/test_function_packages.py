@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STACK_ID, Inbox
 from localaws import devtls
 
 from bench.package_size import BUDGET_BYTES, FUNCTIONS, build_all, zipped_size
+from tests.support.functions import STACK_ID, Inbox
 
 #: Runs in a fresh interpreter that sees the package first, then this environment (for boto3
 #: and moto, as the Lambda runtime provides boto3): prints where the libraries came from and

@@ -8,8 +8,8 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import HANDOFF, TOKEN, FakeContext, Inbox, Invoker, Logs, sqs_event
 
+from tests.support.functions import HANDOFF, TOKEN, FakeContext, Inbox, Invoker, Logs, sqs_event
 from valohai_hybrid.local.standin import Fault, StandIn
 
 pytestmark = pytest.mark.usefixtures("fast_backoff")

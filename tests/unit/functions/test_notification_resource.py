@@ -7,7 +7,10 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import (
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.support.functions import (
     HANDOFF,
     OTHER_TOKEN,
     STACK_ID,
@@ -17,9 +20,6 @@ from conftest import (
     create_token_secret,
     queued_messages,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from valohai_hybrid.local.standin import Fault, StandIn
 from valohai_hybrid.local.standin.verify import key_id
 

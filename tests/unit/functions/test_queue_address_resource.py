@@ -7,7 +7,14 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import (
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from valohai_cr import runtime
+from valohai_cr.lifecycle import CustomResource
+from valohai_cr.notifier import notifier_from_environment
+from valohai_cr.queue_address import PROPERTIES, QueueAddressProvider
+
+from tests.support.functions import (
     OTHER_STACK_ID,
     OTHER_TOKEN,
     STACK_ID,
@@ -17,27 +24,11 @@ from conftest import (
     create_token_secret,
     queued_messages,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from valohai_cr import runtime
-from valohai_cr.lifecycle import CustomResource
-from valohai_cr.notifier import notifier_from_environment
-from valohai_cr.queue_address import QueueAddressProvider
-
 from valohai_hybrid.local.standin import Fault, StandIn
 
 RESOURCE = "Custom::ValohaiQueueAddress"
 ADDRESS = "acme.vqueue.net"
 RECORD = f"/valohai-hybrid/queue-address/{ADDRESS}"
-PROPERTY_NAMES = [
-    "QueueAddress",
-    "PublicIp",
-    "ValohaiApiUrl",
-    "SetupTokenSecretArn",
-    "NotificationPolicy",
-    "WaitForDns",
-    "DnsWaitSeconds",
-]
 pytestmark = pytest.mark.usefixtures("fast_backoff")
 
 
@@ -441,8 +432,8 @@ any_value = st.one_of(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    changes=st.dictionaries(st.sampled_from([*PROPERTY_NAMES, "Colour"]), any_value),
-    drop=st.sets(st.sampled_from(PROPERTY_NAMES)),
+    changes=st.dictionaries(st.sampled_from([*PROPERTIES, "Colour"]), any_value),
+    drop=st.sets(st.sampled_from(PROPERTIES)),
 )
 def test_any_properties_get_one_answer_and_a_failure_names_the_property(
     invoke: Invoker, props: dict[str, Any], changes: dict[str, Any], drop: set[str]
@@ -452,5 +443,5 @@ def test_any_properties_get_one_answer_and_a_failure_names_the_property(
     response = invoke("Create", candidate)
 
     if response["Status"] == "FAILED":
-        named = [*PROPERTY_NAMES, "Unknown property", "Valohai"]
+        named = [*PROPERTIES, "Unknown property", "Valohai"]
         assert any(name in response["Reason"] for name in named), response["Reason"]

@@ -7,7 +7,8 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import (
+
+from tests.support.functions import (
     HANDOFF,
     OTHER_STACK_ID,
     OTHER_TOKEN,
@@ -18,7 +19,6 @@ from conftest import (
     create_token_secret,
     sqs_event,
 )
-
 from valohai_hybrid.local.standin import Fault, StandIn
 
 pytestmark = pytest.mark.usefixtures("fast_backoff")

@@ -7,9 +7,11 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import OTHER_STACK_ID, STACK_ID, AwsCalls, Inbox, Invoker, Logs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from valohai_cr import redis_secret
+
+from tests.support.functions import OTHER_STACK_ID, STACK_ID, AwsCalls, Inbox, Invoker, Logs
 
 RESOURCE = "Custom::ValohaiRedisSecret"
 MISSING_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:Gone-AbCdEf"
@@ -292,7 +294,7 @@ def test_every_failing_aws_call_answers_failed_with_the_operation_and_the_error(
 
 
 properties = st.dictionaries(
-    st.sampled_from(["SecretName", "KmsKeyId", "RecoveryWindowInDays", "RotationToken", "Colour"]),
+    st.sampled_from([*redis_secret.PROPERTIES, "Colour"]),
     st.one_of(
         st.text(max_size=20),
         st.integers(),
@@ -315,12 +317,6 @@ def test_any_properties_get_one_answer_and_a_failure_names_the_property(
     response = invoke(request_type, props, **extra)
 
     if response["Status"] == "FAILED":
-        named = [
-            "SecretName",
-            "KmsKeyId",
-            "RecoveryWindowInDays",
-            "RotationToken",
-            "Unknown property",
-        ]
+        named = [*redis_secret.PROPERTIES, "Unknown property"]
         assert any(name in response["Reason"] for name in named), response["Reason"]
         assert len(response["Reason"]) <= 256

@@ -11,7 +11,12 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from botocore.stub import Stubber
-from conftest import (
+from valohai_cr.delivery import Sender, Urllib3Transport
+from valohai_cr.forwarder import StackStatusForwarder
+from valohai_cr.notifier import Notifier, RedeliveryQueue, SetupTokens
+from valohai_cr.work import Work
+
+from tests.support.functions import (
     ACCOUNT,
     HANDOFF,
     REGION,
@@ -27,11 +32,6 @@ from conftest import (
     sqs_event,
     stack_status,
 )
-from valohai_cr.delivery import Sender, Urllib3Transport
-from valohai_cr.forwarder import StackStatusForwarder
-from valohai_cr.notifier import Notifier, RedeliveryQueue, SetupTokens
-from valohai_cr.work import Work
-
 from valohai_hybrid.local.standin import Fault, StandIn
 
 pytestmark = pytest.mark.usefixtures("fast_backoff")

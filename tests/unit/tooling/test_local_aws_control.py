@@ -11,6 +11,10 @@ import zipfile
 from pathlib import Path
 
 import boto3
+import pytest
+
+#: These start and stop a local AWS through the console command.
+pytestmark = pytest.mark.localaws
 
 CLI = [sys.executable, "-m", "valohai_hybrid.cli"]
 

@@ -16,9 +16,14 @@ import pytest
 from localaws.harness import LocalAwsHandle
 
 from tests.support.cli import cli
-from valohai_hybrid.checkout import ROOT
+from valohai_hybrid.local.platform import (
+    Customer,
+    delete_platform,
+    publish_options,
+    publish_release,
+)
 from valohai_hybrid.local.standin import Fault, StandIn
-from valohai_hybrid.publish import Published, PublishOptions, publish
+from valohai_hybrid.publish import Published
 
 # A region no other test package uses: the platform's names are fixed per account and region.
 REGION = "ca-central-1"
@@ -44,15 +49,15 @@ SUBCOMMANDS = (
 @pytest.fixture(scope="module")
 def admin(local_aws: LocalAwsHandle) -> dict[str, str]:
     """The environment of a customer admin's shell: an IAM user's own access key."""
-    iam = local_aws.client("iam", REGION)
-    arn = iam.create_user(UserName="cli-customer-admin")["User"]["Arn"]
-    key = iam.create_access_key(UserName="cli-customer-admin")["AccessKey"]
+    customer = Customer.create(local_aws, "cli-customer-admin", REGION)
+    key = customer.session.get_credentials()
+    assert key is not None
     environment = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
     return {
         **environment,
-        "ADMIN_ARN": arn,
-        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+        "ADMIN_ARN": customer.arn,
+        "AWS_ACCESS_KEY_ID": key.access_key,
+        "AWS_SECRET_ACCESS_KEY": key.secret_key,
         "AWS_REGION": REGION,
         "AWS_ENDPOINT_URL": local_aws.endpoint_url,
         "AWS_CONFIG_FILE": os.devnull,
@@ -62,26 +67,10 @@ def admin(local_aws: LocalAwsHandle) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def platform(local_aws: LocalAwsHandle, admin: dict[str, str]) -> Iterator[Published]:
-    os.environ["AWS_ENDPOINT_URL"] = local_aws.endpoint_url
-    try:
-        published = publish(
-            PublishOptions(
-                project_dir=ROOT,
-                region=REGION,
-                principals=[admin["ADMIN_ARN"]],
-                sam=ROOT / ".tools" / "sam" / "bin" / "sam",
-                verbose=False,
-            ),
-            log=lambda _: None,
-        )
-    finally:
-        del os.environ["AWS_ENDPOINT_URL"]
+    published = publish_release(local_aws, publish_options(REGION, principals=[admin["ADMIN_ARN"]]))
     local_aws.client("ec2", REGION).create_key_pair(KeyName=KEY_PAIR)
     yield published
-    cloudformation = local_aws.client("cloudformation", REGION)
-    (stack,) = cloudformation.describe_stacks(StackName=published.stack_name)["Stacks"]
-    cloudformation.delete_stack(StackName=stack["StackId"])
-    local_aws.wait_for_stack(stack["StackId"], region=REGION)
+    delete_platform(local_aws, published)
 
 
 @pytest.fixture(scope="module")

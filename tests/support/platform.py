@@ -19,6 +19,7 @@ from localaws.harness import LocalAwsHandle, unique
 from tests.support import common
 from tests.support.common import eventually
 from valohai_hybrid.checkout import ROOT
+from valohai_hybrid.local.platform import Customer
 from valohai_hybrid.local.standin import ReceivedEvent, StandIn
 from valohai_hybrid.products import IAM, WORKERS
 from valohai_hybrid.publish import Published
@@ -112,11 +113,10 @@ class EndUser:
     """
 
     def __init__(self, local_aws: LocalAwsHandle) -> None:
-        self.arn, session = local_aws.iam_user("platform-end-user", REGION)
-        self.servicecatalog: Any = session.client(
-            "servicecatalog", endpoint_url=local_aws.endpoint_url
-        )
-        self.ec2: Any = session.client("ec2", endpoint_url=local_aws.endpoint_url)
+        customer = Customer.create(local_aws, "platform-end-user", REGION)
+        self.arn = customer.arn
+        self.servicecatalog: Any = customer.client("servicecatalog")
+        self.ec2: Any = customer.client("ec2")
 
     def product_id(self, name: str) -> str:
         found = self.servicecatalog.search_products(Filters={"FullTextSearch": [name]})

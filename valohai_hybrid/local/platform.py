@@ -24,7 +24,8 @@ from localaws.harness import LocalAwsHandle, isolate_environment, running_local_
 from valohai_hybrid.catalog import Catalog
 from valohai_hybrid.checkout import ROOT
 from valohai_hybrid.local.standin import StandIn
-from valohai_hybrid.publish import Published, PublishOptions, publish
+from valohai_hybrid.publish import Published, PublishOptions, build, find_sam, publish
+from valohai_hybrid.templates import load_template
 
 DEFAULT_REGION = "eu-west-1"
 _POINTING = ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION")
@@ -106,6 +107,18 @@ def publish_options(
     """What `valohai-hybrid publish` is given for a local platform (quietly; sam: publish's
     default, the project's .tools/sam, unless given)."""
     return PublishOptions(project_dir=project_dir, region=region, sam=sam, verbose=False, **choices)
+
+
+def function_packages(options: PublishOptions) -> dict[str, Path]:
+    """Each function's package as `publish` builds it (sam build, reused while its sources are
+    unchanged): logical id -> the directory sam deploy would zip."""
+    built = build(options, find_sam(options), log=lambda _: None)
+    resources = load_template(built)["Resources"]
+    return {
+        logical_id: built.parent / logical_id
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
 
 
 def publish_release(

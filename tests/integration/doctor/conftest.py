@@ -29,6 +29,7 @@ from tests.support.doctor import (
     QueuePort,
     workers_parameters,
 )
+from valohai_hybrid import products
 from valohai_hybrid.catalog import Catalog
 from valohai_hybrid.local.platform import delete_platform
 from valohai_hybrid.local.standin import StandIn
@@ -72,7 +73,7 @@ def standin(local_aws: LocalAwsHandle) -> Iterator[StandIn]:
 def master_role(catalog: Catalog) -> Iterator[str]:
     """The IAM product (one per account), launched for the package."""
     outcome = catalog.wait(
-        catalog.launch("Valohai Hybrid IAM", "doctor-iam", {"AssumeRoleARN": VALOHAI_PRINCIPAL})
+        catalog.launch(products.IAM.name, "doctor-iam", {"AssumeRoleARN": VALOHAI_PRINCIPAL})
     )
     assert outcome.succeeded, outcome.errors
     yield outcome.outputs["ValohaiMasterRoleARN"]
@@ -83,7 +84,7 @@ def master_role(catalog: Catalog) -> Iterator[str]:
 def setup(catalog: Catalog, master_role: str, standin: StandIn) -> Iterator[Launched]:
     """The Workers product as a customer launched it, shared by every test."""
     values = workers_parameters(master_role, standin, "doctor-it")
-    outcome = catalog.wait(catalog.launch("Valohai Hybrid Workers", WORKERS, values))
+    outcome = catalog.wait(catalog.launch(products.WORKERS.name, WORKERS, values))
     assert outcome.succeeded, outcome.errors
     yield Launched(WORKERS, outcome)
     assert catalog.wait(catalog.terminate(WORKERS)).succeeded

@@ -22,6 +22,7 @@ from tests.support.doctor import (
     expiring,
     workers_parameters,
 )
+from valohai_hybrid import products
 from valohai_hybrid.catalog import Catalog
 from valohai_hybrid.checkout import ROOT
 from valohai_hybrid.local.standin import Fault, StandIn
@@ -247,7 +248,7 @@ def launched_while_valohai_is_down(
     name = unique("doctor-queued")
     values = workers_parameters(master_role, standin, name)
     try:
-        outcome = catalog.wait(catalog.launch("Valohai Hybrid Workers", name, values))
+        outcome = catalog.wait(catalog.launch(products.WORKERS.name, name, values))
         assert outcome.succeeded, outcome.errors  # BestEffort: the launch goes on
         assert outcome.outputs["ValohaiNotificationDelivery"] == "queued"
         yield Launched(name, outcome)

@@ -26,6 +26,7 @@ from tests.support.platform import (
     workers_parameters,
 )
 from valohai_hybrid.local.standin import StandIn
+from valohai_hybrid.products import IAM, WORKERS
 from valohai_hybrid.publish import Published
 
 SERVICE_TOKENS = (
@@ -71,8 +72,8 @@ def test_products_are_offered_to_the_associated_end_user_only(
     local_aws: LocalAwsHandle, platform: Published, end_user: EndUser
 ) -> None:
     for product, role in (
-        (IAM_PRODUCT, "IamLaunchRoleArn"),
-        (WORKERS_PRODUCT, "WorkersLaunchRoleArn"),
+        (IAM_PRODUCT, IAM.launch_role_output),
+        (WORKERS_PRODUCT, WORKERS.launch_role_output),
     ):
         product_id = end_user.product_id(product)
         (path,) = end_user.servicecatalog.list_launch_paths(ProductId=product_id)[
@@ -109,12 +110,12 @@ def test_launch_update_to_a_new_release_terminate_and_launch_again(
     iam = end_user.provision(IAM_PRODUCT, RELEASE, {"AssumeRoleARN": VALOHAI_PRINCIPAL})
     launches.append(iam)
     assert iam.status == "SUCCEEDED", iam.errors
-    assert iam.detail["LaunchRoleArn"] == platform.outputs["IamLaunchRoleArn"]
+    assert iam.detail["LaunchRoleArn"] == platform.outputs[IAM.launch_role_output]
     parameters = workers_parameters(iam, standin, key_pair)
     workers = end_user.provision(WORKERS_PRODUCT, RELEASE, parameters)
     launches.append(workers)
     assert workers.status == "SUCCEEDED", workers.errors
-    assert workers.detail["LaunchRoleArn"] == platform.outputs["WorkersLaunchRoleArn"]
+    assert workers.detail["LaunchRoleArn"] == platform.outputs[WORKERS.launch_role_output]
     assert workers.outputs["ProductVersion"] == RELEASE
     assert workers.outputs["QueueAddress"] == parameters["QueueAddress"]
     assert workers.outputs["DataBucketName"] == f"valohai-data-{parameters['Suffix']}"

@@ -20,6 +20,7 @@ from valohai_hybrid.launch_permissions import (
     has_resource_level_permissions,
     required_actions,
 )
+from valohai_hybrid.products import PRODUCTS, WORKERS
 from valohai_hybrid.publish import Published
 
 
@@ -39,7 +40,7 @@ def _actions(statement: dict[str, Any]) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    ("root", "output"), [("iam.yml", "IamLaunchRoleArn"), ("main.yml", "WorkersLaunchRoleArn")]
+    ("root", "output"), [(p.root_template, p.launch_role_output) for p in PRODUCTS]
 )
 def test_deployed_launch_roles_grant_what_their_product_needs_and_nothing_else(
     local_aws: LocalAwsHandle, platform: Published, root: str, output: str
@@ -175,7 +176,9 @@ def test_an_account_receiving_the_portfolio_gets_what_launches_need_and_no_portf
         assert token["Parameter"]["Value"] == receiving.outputs["NotificationFunctionArn"]
         (templates,) = [
             s
-            for s in _statements(local_aws.client("iam"), receiving.outputs["WorkersLaunchRoleArn"])
+            for s in _statements(
+                local_aws.client("iam"), receiving.outputs[WORKERS.launch_role_output]
+            )
             if s.get("Sid") == "ReleasedTemplates"
         ]
         assert templates["Resource"] == f"arn:aws:s3:::{platform.bucket}/releases/*"

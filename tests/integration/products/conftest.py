@@ -2,10 +2,12 @@
 
 Everything the templates need from the platform stack is put in place here directly with boto3,
 in a region of its own (`REGION`) so nothing else in the session shares its service tokens,
-key pair or default bucket name: the five functions built from `functions/` exactly as `sam
-build` builds them, the redelivery queue with its consumer, the stack-status forwarder's
+key pair or default bucket name: the five functions as `valohai-hybrid publish`
+builds them (sam build), the redelivery queue with its consumer, the stack-status forwarder's
 EventBridge rule, the three service-token SSM parameters, an EC2 key pair, a template bucket
 holding a packaged release, and the Valohai stand-in that verifies every event's signature.
+(Not the published platform stack: these tests create the product stacks directly, and its
+stack-status rule forwards only the stacks Service Catalog launches.)
 
 IAM names are account-global, so the IAM product is deployed once for the package and deleted
 when the package is done; nothing else in the session may hold the ValohaiMaster name meanwhile.
@@ -15,9 +17,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
-import subprocess
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +25,6 @@ from typing import Any
 import pytest
 from localaws.harness import LocalAwsHandle, unique
 
-from bench.package_size import build_all
 from tests.support.products import (
     EXTERNAL_ID,
     KEY_PAIR,
@@ -40,6 +38,7 @@ from tests.support.products import (
     parameter_list,
 )
 from valohai_hybrid.checkout import ROOT
+from valohai_hybrid.local import platform as local_platform
 from valohai_hybrid.local.standin import StandIn
 from valohai_hybrid.packaging import Release, package
 
@@ -69,20 +68,6 @@ LAMBDA_TRUST = {
 }
 
 
-def _bytecode_python() -> str | None:
-    """A working python3.13 to compile the packages' bytecode with (a pyenv shim may not run)."""
-    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates = [
-        shutil.which("python3.13"),
-        *map(str, pyenv.glob("versions/3.13*/bin/python3.13")),
-    ]
-    for candidate in filter(None, candidates):
-        check = [candidate, "-c", "import sys; sys.exit(sys.version_info[:2] != (3, 13))"]
-        if subprocess.run(check, capture_output=True, check=False).returncode == 0:
-            return candidate
-    return None
-
-
 def _zip(directory: Path) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -93,11 +78,9 @@ def _zip(directory: Path) -> bytes:
 
 
 @pytest.fixture(scope="session")
-def function_packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    """Each function's zip, built once per session by functions/Makefile as `sam build` does."""
-    python = _bytecode_python()
-    variables = {"BYTECODE_PYTHON": python} if python else {}
-    built = build_all(tmp_path_factory.mktemp("functions"), **variables)
+def function_packages() -> dict[str, bytes]:
+    """Each function's zip, built once per session the one way publishing builds them."""
+    built = local_platform.function_packages(local_platform.publish_options(REGION))
     return {name: _zip(directory) for name, directory in built.items()}
 
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from imds_standin import ImdsStandIn, Instance, running_imds
-
 from queue_machine_support import COMMIT, ELASTIC_IP, PASSWORD, REGION, Machine, user_data
 
 from tests.templates.cfn_support import load, render_sub

@@ -113,7 +113,7 @@ class ImdsStandIn:
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 """Quiet: tests read `requests` instead."""
 
             def _send(self, status: int, body: bytes) -> None:
@@ -123,7 +123,7 @@ class ImdsStandIn:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
+            def do_PUT(self) -> None:
                 standin._record(Request("PUT", self.path, False))
                 if self.path != "/latest/api/token":
                     self._send(405, b"Method Not Allowed")
@@ -136,7 +136,7 @@ class ImdsStandIn:
                 else:
                     self._send(200, standin._issue(int(ttl)).encode())
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 token_ok = standin._valid(self.headers.get(TOKEN_HEADER))
                 standin._record(Request("GET", self.path, token_ok))
                 if not token_ok:

@@ -261,3 +261,38 @@ def test_helpers_are_executable_scripts_with_an_interpreter() -> None:
     chmods = re.findall(r"^chmod 0755 (.*)$", joined, re.MULTILINE)
     made_executable = set(re.findall(r"\"\$LIBDIR/([a-z-]+)\"", " ".join(chmods)))
     assert made_executable == {*helpers, "read-redis-password"}
+
+
+def test_only_the_host_gets_instance_metadata() -> None:
+    """IMDSv2 only, answers one hop away: a container on Docker's bridge network gets no token
+    (tests/integration/queue_machine/ checks that the container is on that network)."""
+    instance = load("worker-queue.yml")["Resources"]["QueueInstance"]["Properties"]
+    assert instance["MetadataOptions"] == {
+        "HttpEndpoint": "enabled",
+        "HttpTokens": "required",
+        "HttpPutResponseHopLimit": 1,
+        "InstanceMetadataTags": "disabled",
+    }
+    run = written_files()[f"{LIB}/run"].body
+    assert "--network bridge" in run
+    assert "--network host" not in run
+
+
+def test_valohai_cannot_change_the_user_data_the_machine_runs_at_boot() -> None:
+    """The setup runs the user data as root at every boot: ValohaiMaster may neither change it
+    nor stop and start the machine."""
+    role = load("iam.yml")["Resources"]["ValohaiMasterRole"]["Properties"]
+    actions = [
+        action
+        for policy in role["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Allow"
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    ]
+    for forbidden in ("ec2:ModifyInstanceAttribute", "ec2:StopInstances", "ec2:StartInstances"):
+        assert not any(
+            re.fullmatch(re.escape(a).replace(r"\*", ".*"), forbidden, re.IGNORECASE)
+            for a in actions
+        ), forbidden

@@ -29,7 +29,7 @@ def resolved(node: Any, values: dict[str, str]) -> Any:
 
 
 @pytest.fixture(scope="module")
-def role_credentials(local_aws: LocalAwsHandle) -> tuple[str, dict[str, str]]:
+def role_credentials(local_aws: LocalAwsHandle) -> Iterator[tuple[str, dict[str, str]]]:
     """ValohaiQueueRole (its policy from cfn/iam.yml, under a name of its own) and a session of
     it, as EC2 hands the instance profile's role to the machine."""
     iam = local_aws.client("iam", REGION)
@@ -49,12 +49,18 @@ def role_credentials(local_aws: LocalAwsHandle) -> tuple[str, dict[str, str]]:
         )
     session = local_aws.client("sts", REGION).assume_role(RoleArn=arn, RoleSessionName="i-0queue")
     credentials = session["Credentials"]
-    return name, {
-        "AccessKeyId": credentials["AccessKeyId"],
-        "SecretAccessKey": credentials["SecretAccessKey"],
-        "Token": credentials["SessionToken"],
-        "Expiration": credentials["Expiration"].strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
+    yield (
+        name,
+        {
+            "AccessKeyId": credentials["AccessKeyId"],
+            "SecretAccessKey": credentials["SecretAccessKey"],
+            "Token": credentials["SessionToken"],
+            "Expiration": credentials["Expiration"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+    )
+    for policy in role["Policies"]:
+        iam.delete_role_policy(RoleName=name, PolicyName=policy["PolicyName"])
+    iam.delete_role(RoleName=name)
 
 
 @pytest.fixture

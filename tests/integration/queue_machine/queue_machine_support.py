@@ -110,9 +110,12 @@ class Machine:
             if unit in enabled:
                 subprocess.run(["systemctl", "start", unit], env=self.env, check=False)
 
-    def reboot(self) -> None:
-        """A reboot, or CloudFormation's stop and start of the same instance."""
+    def reboot(self, new_user_data: bytes | None = None) -> None:
+        """A reboot, or a stop and start of the same instance; CloudFormation's, to apply an
+        update, sets new user data while the instance is stopped."""
         self.power_off()
+        if new_user_data is not None:
+            self.imds.instance.user_data = new_user_data
         self.calls_mark = len(self.calls())
         self.boot_units()
 

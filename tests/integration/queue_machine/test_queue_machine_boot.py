@@ -64,10 +64,7 @@ def update(machine: Machine, values: dict[str, str], **changes: str) -> None:
     """A stack update that changes the user data: CloudFormation stops the instance, sets the
     new user data, and starts the same instance."""
     values.update(changes)
-    machine.power_off()
-    machine.imds.instance.user_data = user_data(**values)
-    machine.calls_mark = len(machine.calls())
-    machine.boot_units()
+    machine.reboot(user_data(**values))
 
 
 def test_first_boot_installs_writes_and_starts_the_queue(machine: Machine) -> None:
@@ -248,8 +245,8 @@ def test_when_the_user_data_cannot_be_used_the_queue_starts_with_the_previous_co
 ) -> None:
     machine.first_boot()
     before = config(machine)
-    machine.imds.instance.user_data = b"#!/bin/bash\necho something else\n"
-    machine.reboot()  # the setup refuses what is not the queue's setup, and fails
+    # The setup refuses what is not the queue's setup, and fails.
+    machine.reboot(b"#!/bin/bash\necho something else\n")
 
     assert config(machine) == before
     (run,) = docker_runs(machine, since_mark=True)

@@ -10,9 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from imds_standin import ImdsStandIn, Instance, running_imds
-from queue_machine_support import COMMIT, ELASTIC_IP, PASSWORD, REGION, Machine, user_data
 
+from tests.integration.queue_machine.imds_standin import ImdsStandIn, Instance, running_imds
+from tests.integration.queue_machine.queue_machine_support import (
+    COMMIT,
+    ELASTIC_IP,
+    PASSWORD,
+    REGION,
+    Machine,
+    user_data,
+)
 from tests.templates.cfn_support import load, render_sub
 from valohai_hybrid.localaws.testing import LocalAwsHandle, unique
 

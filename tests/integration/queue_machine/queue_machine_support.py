@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imds_standin import TOKEN_HEADER, TTL_HEADER, ImdsStandIn
-
+from tests.integration.queue_machine.imds_standin import TOKEN_HEADER, TTL_HEADER, ImdsStandIn
 from tests.templates.cfn_support import queue_user_data, render_sub
 
 REGION = "eu-west-1"

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from imds_standin import ImdsStandIn
-from queue_machine_support import (
+
+from tests.integration.queue_machine.imds_standin import ImdsStandIn
+from tests.integration.queue_machine.queue_machine_support import (
     COMMIT,
     ELASTIC_IP,
     PASSWORD,
@@ -26,7 +27,6 @@ from queue_machine_support import (
     Machine,
     user_data,
 )
-
 from valohai_hybrid.localaws.testing import LocalAwsHandle
 
 LIB = "/usr/local/lib/valohai-worker-queue"

@@ -64,7 +64,10 @@ def test_an_unexpected_error_is_a_failed_answer_naming_it(inbox: Inbox, aws: Non
 
         update = delete = create
 
-    invoke = Invoker(CustomResource(Broken, runtime.logger("test-broken")).handler, inbox, RESOURCE)
+    resource = CustomResource(
+        Broken, runtime.logger("test-broken"), cloudformation=runtime.cloudformation
+    )
+    invoke = Invoker(resource.handler, inbox, RESOURCE)
 
     response = invoke("Create", {})
 

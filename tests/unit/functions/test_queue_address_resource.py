@@ -367,7 +367,9 @@ def invoke_with_dns(aws_calls: AwsCalls, inbox: Inbox, redelivery_queue: str) ->
             notifier = notifier_from_environment(secrets, lambda: boto3.client("sqs"))
             return QueueAddressProvider(ssm(), notifier, resolver=dns, poll_interval=0.05)
 
-        resource = CustomResource(provider, runtime.logger("test-queue-address"))
+        resource = CustomResource(
+            provider, runtime.logger("test-queue-address"), cloudformation=runtime.cloudformation
+        )
         return Invoker(resource.handler, inbox, RESOURCE)
 
     return make

@@ -169,10 +169,15 @@ def confirm(
         if stack.get("StackStatus") in _CLEANUP:
             return  # the update replaced this one; its Delete is expected now
     raise NotFromCloudFormation(
-        f"Refused: CloudFormation is not waiting for a {request.request_type} of "
+        f"Refused: CloudFormation is not waiting for {_article(request.request_type)} "
+        f"{request.request_type} of "
         f"{request.logical_id} in stack {arn['name']} (the resource is {status or 'unknown'}); "
         "a replayed or forged request changes nothing"
     )
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "AEIOU" else "a"
 
 
 def _unchecked(error: ClientError | BotoCoreError) -> ResourceFailure:

@@ -185,9 +185,11 @@ class _Exchange:
             "Status": status,
             "Reason": shorten(reason),
             "PhysicalResourceId": physical_id or _fallback_physical_id(event),
-            "StackId": _text(event.get("StackId")),
-            "RequestId": _text(event.get("RequestId")),
-            "LogicalResourceId": _text(event.get("LogicalResourceId")),
+            # A malformed identifier matches no request anyway: it is echoed only if it could,
+            # so that the answer stays within CloudFormation's 4096 bytes.
+            "StackId": _text(event.get("StackId"), 512),
+            "RequestId": _text(event.get("RequestId"), 128),
+            "LogicalResourceId": _text(event.get("LogicalResourceId"), 255),
             "NoEcho": False,
             "Data": data,
         }
@@ -209,8 +211,8 @@ def _fallback_physical_id(event: dict[str, Any]) -> str:
     return f"{stack[:128]}_{logical[:128]}_{digest}"
 
 
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+def _text(value: Any, limit: int = 1024) -> str:
+    return value if isinstance(value, str) and len(value) <= limit else ""
 
 
 def _function_arn_parts(arn: str) -> tuple[str, str, str, str]:

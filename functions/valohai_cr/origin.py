@@ -33,6 +33,12 @@ _STACK_ARN = re.compile(
 #: presigned URLs use the virtual-hosted forms of the S3 endpoint: global, dotted or dashed
 #: regional, or dual-stack.
 _DNS_SUFFIX = {"aws-cn": "amazonaws.com.cn"}
+#: The fields that identify a request, as CloudFormation writes them.
+_IDENTIFIERS = (
+    ("StackId", _STACK_ARN.pattern, "a CloudFormation stack ARN"),
+    ("RequestId", r"[A-Za-z0-9-]{1,128}", "CloudFormation's request id (a UUID)"),
+    ("LogicalResourceId", r"[A-Za-z0-9]{1,255}", "a logical id (letters and digits)"),
+)
 _IN_PROGRESS = {
     "Create": "CREATE_IN_PROGRESS",
     "Update": "UPDATE_IN_PROGRESS",
@@ -99,24 +105,25 @@ def well_formed(event: dict[str, Any]) -> Request:
             "only CloudFormation's custom-resource requests are served"
         )
     fields = {}
-    for name in ("StackId", "RequestId", "LogicalResourceId"):
+    for name, pattern, expected in _IDENTIFIERS:
         value = event.get(name)
-        if not isinstance(value, str) or not value.strip():
+        if value is None or value == "":
             raise ResourceFailure(
                 f"{name} is missing: the event is not a CloudFormation custom-resource request"
             )
+        if not isinstance(value, str) or not re.fullmatch(pattern, value):
+            raise ResourceFailure(f"{name} must be {expected}, got {shown(value)}")
         fields[name] = value
-    if not _STACK_ARN.fullmatch(fields["StackId"]):
-        raise ResourceFailure(
-            f"StackId must be a CloudFormation stack ARN, got {shown(fields['StackId'])}"
-        )
     physical_id = event.get("PhysicalResourceId")
     if request_type != "Create" and (not isinstance(physical_id, str) or not physical_id):
         raise ResourceFailure(
             f"PhysicalResourceId is missing: CloudFormation sends it with every {request_type}"
         )
-    if not isinstance(event.get("ResourceProperties", {}), dict):
-        raise ResourceFailure("ResourceProperties must be a map of the resource's properties")
+    if isinstance(physical_id, str) and len(physical_id.encode()) > 1024:
+        raise ResourceFailure("PhysicalResourceId is longer than CloudFormation's 1 KB")
+    for name in ("ResourceProperties", "OldResourceProperties"):
+        if not isinstance(event.get(name, {}), dict):
+            raise ResourceFailure(f"{name} must be a map of the resource's properties")
     return Request(
         request_type=str(request_type),
         stack_id=fields["StackId"],
@@ -155,7 +162,7 @@ def confirm(
         raise NotFromCloudFormation(
             f"Refused: StackId {shown(request.stack_id, 120)} is not the stack's id"
         )
-    status = detail.get("ResourceStatus", "")
+    status: str = detail.get("ResourceStatus", "")
     current = detail.get("PhysicalResourceId")
     if status == _IN_PROGRESS[request.request_type] and (
         request.request_type == "Create" or request.physical_id == current
@@ -163,16 +170,22 @@ def confirm(
         return
     if request.request_type == "Delete" and request.physical_id != current:
         try:
-            stack = cloudformation.describe_stacks(StackName=request.stack_id)["Stacks"][0]
-        except (ClientError, BotoCoreError) as error:
+            stacks = cloudformation.describe_stacks(StackName=request.stack_id)["Stacks"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ValidationError":
+                raise _unchecked(error) from error
+            stacks = []  # gone: nothing is being cleaned up
+        except BotoCoreError as error:
             raise _unchecked(error) from error
-        if stack.get("StackStatus") in _CLEANUP:
+        if any(stack.get("StackStatus") in _CLEANUP for stack in stacks):
             return  # the update replaced this one; its Delete is expected now
+    state = status or "unknown"
+    if status == _IN_PROGRESS[request.request_type]:
+        state += " under another PhysicalResourceId"
     raise NotFromCloudFormation(
         f"Refused: CloudFormation is not waiting for {_article(request.request_type)} "
-        f"{request.request_type} of "
-        f"{request.logical_id} in stack {arn['name']} (the resource is {status or 'unknown'}); "
-        "a replayed or forged request changes nothing"
+        f"{request.request_type} of {request.logical_id} in stack {arn['name']} (the resource "
+        f"is {state}); a replayed or forged request changes nothing"
     )
 
 

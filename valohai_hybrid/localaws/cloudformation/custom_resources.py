@@ -48,7 +48,8 @@ RESPONSE_HOST = re.compile(
 def response_host(region: str) -> str:
     """CloudFormation's custom-resource response bucket in `region`, as its ResponseURLs name it
     (the bucket is `cloudformation-custom-resource-response-<region without dashes>`)."""
-    return f"cloudformation-custom-resource-response-{region.replace('-', '')}.s3.{region}.amazonaws.com"
+    bucket = f"cloudformation-custom-resource-response-{region.replace('-', '')}"
+    return f"{bucket}.s3.{region}.amazonaws.com"
 
 
 def routes(region: str) -> dict[str, tuple[str, int]]:
@@ -57,7 +58,8 @@ def routes(region: str) -> dict[str, tuple[str, int]]:
     if not base:
         return {}
     listener = urlsplit(base)
-    assert listener.hostname is not None and listener.port is not None
+    assert listener.hostname is not None
+    assert listener.port is not None
     return {response_host(region): (listener.hostname, listener.port)}
 
 

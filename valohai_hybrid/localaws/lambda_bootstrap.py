@@ -97,7 +97,7 @@ class _RequestIdFilter(logging.Filter):
 
 
 def _configure_logging() -> _RequestIdFilter:
-    """A root handler like the one Lambda installs: libraries such as crhelper look for it."""
+    """A root handler like the one Lambda installs: libraries look for it."""
     request_filter = _RequestIdFilter()
     handler = logging.StreamHandler(sys.stdout)
     formatter = logging.Formatter(

@@ -124,7 +124,7 @@ def local_ca(state_dir: Path) -> devtls.LocalCa:
 
 @pytest.fixture(autouse=True)
 def trust_local_ca(local_ca: devtls.LocalCa, monkeypatch: pytest.MonkeyPatch) -> None:
-    """crhelper's PUT and the notifier's POST trust the local CA the way Lambda code would.
+    """The answer's PUT and the notifier's POST trust the local CA the way Lambda code would.
 
     Only the local CA, not the bundle with the system's: the tests talk to local servers only,
     and loading a hundred system certificates for every connection would slow them down."""

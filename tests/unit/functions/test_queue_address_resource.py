@@ -279,7 +279,7 @@ def test_delete_after_a_create_that_never_answered_releases_what_it_claimed(
     invoke: Invoker, props: dict[str, Any], standin: StandIn
 ) -> None:
     """A Create cut off by its Lambda deadline after claiming the address answered FAILED with
-    a generated id (crhelper's timer): the rollback Delete still frees the address."""
+    a generated id (the timer's answer): the rollback Delete still frees the address."""
     invoke("Create", props)
 
     response = invoke("Delete", props, physical_id="valohai-setup_QueueAddress_ABCD1234")

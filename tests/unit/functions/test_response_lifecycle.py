@@ -87,7 +87,7 @@ def test_debug_logging_never_shows_the_event_nor_aws_requests(
     assert logs.records()
     assert event["ResponseURL"] not in logs.text
     assert "SecretString" not in logs.text
-    chatty = ("crhelper", "botocore", "boto3", "urllib3")
+    chatty = ("botocore", "boto3", "urllib3")
     assert not [
         r
         for r in logs.records()

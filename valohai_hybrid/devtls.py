@@ -1,9 +1,9 @@
 """One certificate authority for every local HTTPS listener (local AWS, Valohai stand-in).
 
-Local servers speak TLS because the code under test insists on it (crhelper always PUTs its
-response over HTTPS; the notifier only talks HTTPS to Valohai). Clients trust them through a
-bundle of the system's CAs plus this one, passed as SSL_CERT_FILE; nothing is added to the
-machine's trust store.
+Local servers speak TLS because the code under test insists on it (a custom resource PUTs its
+answer to CloudFormation's bucket over HTTPS; the notifier only talks HTTPS to Valohai).
+Clients trust them through a bundle of the system's CAs plus this one, passed as SSL_CERT_FILE;
+nothing is added to the machine's trust store.
 """
 
 from __future__ import annotations

@@ -598,6 +598,13 @@ class _Exited(Exception):
     """The environment's process ended before answering."""
 
 
+def _routes(region: str) -> dict[str, tuple[str, int]]:
+    """The AWS host names the local AWS serves itself, for an environment in `region`."""
+    from valohai_hybrid.localaws.cloudformation.custom_resources import routes
+
+    return routes(region)
+
+
 class _Worker:
     """One execution environment: a bootstrap process and a thread reading its output."""
 
@@ -623,6 +630,7 @@ class _Worker:
                 "marker": self._marker,
                 "sys_path": list(environment.sys_path),
                 "idle_exit_seconds": idle_exit_seconds,
+                "routes": _routes(environment.region),
             }
         )
 

@@ -23,6 +23,7 @@ from valohai_hybrid.standin import Fault, StandIn
 REGION = "ca-central-1"
 SETUP_TOKEN = "cli-e2e-setup-token-Qm7Zr2Wx9Lk4Vp8Tn3"
 VALOHAI_PRINCIPAL = "arn:aws:iam::905675611115:user/valohai-customer-acme"
+EXTERNAL_ID = "valohai-acme-cli-5d21"
 KEY_PAIR = "cli-queue-key"
 #: A mistyped ValohaiMasterRoleARN: no such role, so a Workers launch fails.
 MISSING_MASTER = "arn:aws:iam::123456789012:role/ValohaiMasterTypo"
@@ -159,12 +160,27 @@ def test_when_aws_cannot_be_used_the_exit_code_is_3(
         (["launch", "iam", "x", "AssumeRoleARN"], "parameter 'AssumeRoleARN' is not KEY=VALUE"),
         (["launch", "iam", "x"], "Valohai Hybrid IAM needs AssumeRoleARN (ARN of the IAM"),
         (
-            ["launch", "iam", "x", f"AssumeRoleARN={VALOHAI_PRINCIPAL}", "Colour=blue"],
+            [
+                "launch",
+                "iam",
+                "x",
+                f"AssumeRoleARN={VALOHAI_PRINCIPAL}",
+                f"ExternalId={EXTERNAL_ID}",
+                "Colour=blue",
+            ],
             "Valohai Hybrid IAM has no parameter Colour; its parameters are AssumeRoleARN, "
             "ExternalId",
         ),
         (
-            ["launch", "iam", "x", f"AssumeRoleARN={VALOHAI_PRINCIPAL}", "--version", "9.9.9"],
+            [
+                "launch",
+                "iam",
+                "x",
+                f"AssumeRoleARN={VALOHAI_PRINCIPAL}",
+                f"ExternalId={EXTERNAL_ID}",
+                "--version",
+                "9.9.9",
+            ],
             "Valohai Hybrid IAM has no version '9.9.9' (it offers: 0.1.0)",
         ),
         (
@@ -176,7 +192,13 @@ def test_when_aws_cannot_be_used_the_exit_code_is_3(
             "SetupToken=@/nonexistent/token.txt: cannot read it (No such file or directory)",
         ),
         (
-            ["launch", "iam", "not a name!", f"AssumeRoleARN={VALOHAI_PRINCIPAL}"],
+            [
+                "launch",
+                "iam",
+                "not a name!",
+                f"AssumeRoleARN={VALOHAI_PRINCIPAL}",
+                f"ExternalId={EXTERNAL_ID}",
+            ],
             "Service Catalog refused it: ProvisionedProductName 'not a name!' is not valid",
         ),
         (["terminate", "nobody"], "no launched product 'nobody' here"),
@@ -217,7 +239,14 @@ def test_a_customer_admin_launches_updates_and_terminates_from_the_command_line(
     standin: StandIn,
     tmp_path: Path,
 ) -> None:
-    launched = cli("launch", "iam", "cli-iam", f"AssumeRoleARN={VALOHAI_PRINCIPAL}", env=admin)
+    launched = cli(
+        "launch",
+        "iam",
+        "cli-iam",
+        f"AssumeRoleARN={VALOHAI_PRINCIPAL}",
+        f"ExternalId={EXTERNAL_ID}",
+        env=admin,
+    )
     assert launched.returncode == 0, launched.stderr
     assert re.search(r"CREATE_COMPLETE\s+AWS::IAM::Role\s+ValohaiMasterRole", launched.stdout)
     master = re.search(r"ValohaiMasterRoleARN\s+(\S+)", launched.stdout)
@@ -299,6 +328,7 @@ def test_without_waiting_and_after_the_wait_ends_describe_follows_the_launch(
         "iam",
         "cli-iam-2",
         f"AssumeRoleARN={VALOHAI_PRINCIPAL}",
+        f"ExternalId={EXTERNAL_ID}",
         "--no-wait",
         "--json",
         env=admin,
@@ -337,7 +367,14 @@ def test_an_admin_who_may_not_read_stack_events_still_gets_the_result(
         "status": 403,
     }
     local_aws.control("faults", denied)
-    launched = cli("launch", "iam", "cli-iam-3", f"AssumeRoleARN={VALOHAI_PRINCIPAL}", env=admin)
+    launched = cli(
+        "launch",
+        "iam",
+        "cli-iam-3",
+        f"AssumeRoleARN={VALOHAI_PRINCIPAL}",
+        f"ExternalId={EXTERNAL_ID}",
+        env=admin,
+    )
     assert launched.returncode == 0, launched.stderr
     assert "NOT_SHOWN" in launched.stdout
     assert "may not read the stack's events" in launched.stdout

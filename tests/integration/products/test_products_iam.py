@@ -331,7 +331,7 @@ def test_a_malformed_principal_arn_is_refused_before_anything_exists(
         cloudformation.create_stack(
             StackName="valohai-iam-malformed",
             TemplateURL=release.iam_template_url,
-            Parameters=parameter_list({"AssumeRoleARN": "905675611115"}),
+            Parameters=parameter_list({"AssumeRoleARN": "905675611115", "ExternalId": EXTERNAL_ID}),
             Capabilities=["CAPABILITY_NAMED_IAM"],
         )
 

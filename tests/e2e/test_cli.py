@@ -26,7 +26,8 @@ VALOHAI_PRINCIPAL = "arn:aws:iam::905675611115:user/valohai-customer-acme"
 EXTERNAL_ID = "valohai-acme-cli-5d21"
 KEY_PAIR = "cli-queue-key"
 #: A mistyped ValohaiMasterRoleARN: no such role, so a Workers launch fails.
-MISSING_MASTER = "arn:aws:iam::123456789012:role/ValohaiMasterTypo"
+MASTER = "arn:aws:iam::123456789012:role/ValohaiMaster"
+MISSING_SUBNET = "subnet-0123456789abcdef0"
 SUBCOMMANDS = (
     "demo",
     "local-aws",
@@ -296,14 +297,25 @@ def test_a_customer_admin_launches_updates_and_terminates_from_the_command_line(
 def test_a_failed_launch_exits_1_with_the_reason(
     platform: Published, admin: dict[str, str], standin: StandIn, tmp_path: Path
 ) -> None:
-    # The Workers product given a role that does not exist.
-    workers = _workers(standin, tmp_path, MISSING_MASTER, "cli-failed")
+    # The Workers product, after the IAM product, given a subnet that does not exist.
+    iam = cli(
+        "launch",
+        "iam",
+        "cli-iam-failed",
+        f"AssumeRoleARN={VALOHAI_PRINCIPAL}",
+        f"ExternalId={EXTERNAL_ID}",
+        env=admin,
+    )
+    assert iam.returncode == 0, iam.stderr
+    workers = _workers(standin, tmp_path, MASTER, "cli-failed")
+    workers += ["VpcId=vpc-0123456789abcdef0", f"SubnetIds={MISSING_SUBNET}"]
     failed = cli("launch", "workers", "cli-failed", *workers, env=admin)
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "Launching Valohai Hybrid Workers as cli-failed: FAILED" in failed.stdout
-    assert "[ValohaiMasterBucketAccess] Role ValohaiMasterTypo not found" in failed.stdout
+    assert f"[QueueInstance] The subnet ID '{MISSING_SUBNET}' does not exist" in failed.stdout
     assert "Traceback" not in failed.stderr
     assert cli("terminate", "cli-failed", env=admin).returncode == 0
+    assert cli("terminate", "cli-iam-failed", env=admin).returncode == 0
 
 
 def _described_when_done(name: str, admin: dict[str, str]) -> dict[str, Any]:

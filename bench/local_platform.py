@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
 SETUP_TOKEN = "bench-setup-token-Q7mX2pL9vR4tK8wN3bZ6"
 VALOHAI_PRINCIPAL = "arn:aws:iam::905675611115:user/valohai-customer-bench"
+EXTERNAL_ID = "valohai-bench-3e9b"
 IAM_PRODUCT = "Valohai Hybrid IAM"
 WORKERS_PRODUCT = "Valohai Hybrid Workers"
 #: How often a benchmark looks at the records it waits for (from one thread, however many);
@@ -86,7 +87,9 @@ class LocalPlatform:
     def iam(self) -> Timed:
         """The IAM product, launched once (its role names are per account)."""
         if self._iam is None:
-            launched = self.launch(IAM_PRODUCT, {"AssumeRoleARN": VALOHAI_PRINCIPAL})
+            launched = self.launch(
+                IAM_PRODUCT, {"AssumeRoleARN": VALOHAI_PRINCIPAL, "ExternalId": EXTERNAL_ID}
+            )
             if not launched.outcome.succeeded:
                 raise RuntimeError(f"the IAM launch failed: {'; '.join(launched.outcome.errors)}")
             self._iam = launched

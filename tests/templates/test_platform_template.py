@@ -24,6 +24,7 @@ from valohai_hybrid.launch_permissions import (
     UNUSED,
     handler_actions,
     has_resource_level_permissions,
+    readable_parameters,
     required_actions,
     unused_actions,
 )
@@ -579,3 +580,37 @@ def test_every_unused_permission_is_a_real_one_of_a_type_the_products_use() -> N
 def test_the_launch_roles_cannot_delete_customer_data() -> None:
     granted = set().union(*(_actions(s) for s in _role_statements("WorkersLaunchRole", SOURCE)))
     assert not {"s3:DeleteBucket", "s3:DeleteObject", "secretsmanager:DeleteSecret"} & granted
+
+
+@pytest.mark.parametrize(("role", "root"), sorted(LAUNCH_ROLES.items()))
+def test_a_launch_role_reads_only_the_parameters_its_product_resolves(role: str, root: str) -> None:
+    """Not parameter/*: an end user could name any parameter and read its value."""
+    arn = re.compile(
+        r"arn:\$\{AWS::Partition\}:ssm:\$\{AWS::Region\}:(?P<owner>\$\{AWS::AccountId\})?"
+        r":parameter(?P<name>/.+)"
+    )
+    readable = set()
+    for statement in _role_statements(role, SOURCE):
+        if "ssm:GetParameters" not in _actions(statement):
+            continue
+        assert _actions(statement) == {"ssm:GetParameters"}, statement["Sid"]
+        for resource in statement["Resource"]:
+            found = arn.fullmatch(resource["Fn::Sub"])
+            assert found, resource
+            # AWS's public parameters belong to no account; everything else to this one.
+            assert (found["owner"] is None) == found["name"].startswith("/aws/service/"), resource
+            readable.add(found["name"])
+    assert readable == readable_parameters(CFN, root)
+    assert readable == EXPECTED_READABLE[role]
+
+
+EXPECTED_READABLE = {
+    "IamLaunchRole": set(),
+    "WorkersLaunchRole": {
+        "/valohai-hybrid/service-token/redis-secret",
+        "/valohai-hybrid/service-token/queue-address",
+        "/valohai-hybrid/service-token/notification",
+        "/valohai-hybrid/queue-image/*",
+        "/aws/service/*",
+    },
+}

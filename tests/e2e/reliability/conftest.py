@@ -22,6 +22,7 @@ from valohai_hybrid.publish import Published
 from valohai_hybrid.standin import StandIn
 
 from .reliability_support import (
+    EXTERNAL_ID,
     IAM_PRODUCT,
     OUTAGE_REGION,
     SETUP_TOKEN,
@@ -54,7 +55,11 @@ def launcher(platform: Published, admin: Admin) -> Iterator[Launcher]:
     """The IAM product launched once, a key pair, and the Workers launches made from them."""
     catalog = admin.catalog()
     iam = catalog.wait(
-        catalog.launch(IAM_PRODUCT, unique("iam"), {"AssumeRoleARN": VALOHAI_PRINCIPAL})
+        catalog.launch(
+            IAM_PRODUCT,
+            unique("iam"),
+            {"AssumeRoleARN": VALOHAI_PRINCIPAL, "ExternalId": EXTERNAL_ID},
+        )
     )
     assert iam.succeeded, iam.errors
     key_pair = unique("reliability-key")

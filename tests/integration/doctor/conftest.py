@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import trustme
 from doctor_support import (
+    EXTERNAL_ID,
     KEY_PAIR,
     QUEUE_ADDRESS,
     REGION,
@@ -71,7 +72,11 @@ def standin(local_aws: LocalAwsHandle) -> Iterator[StandIn]:
 def master_role(catalog: Catalog) -> Iterator[str]:
     """The IAM product (one per account), launched for the package."""
     outcome = catalog.wait(
-        catalog.launch("Valohai Hybrid IAM", "doctor-iam", {"AssumeRoleARN": VALOHAI_PRINCIPAL})
+        catalog.launch(
+            "Valohai Hybrid IAM",
+            "doctor-iam",
+            {"AssumeRoleARN": VALOHAI_PRINCIPAL, "ExternalId": EXTERNAL_ID},
+        )
     )
     assert outcome.succeeded, outcome.errors
     yield outcome.outputs["ValohaiMasterRoleARN"]

@@ -25,6 +25,7 @@ from valohai_hybrid.publish import Published
 REGION = "eu-west-1"
 SETUP_TOKEN = "bench-setup-token-Q7mX2pL9vR4tK8wN3bZ6"
 VALOHAI_PRINCIPAL = "arn:aws:iam::905675611115:user/valohai-customer-bench"
+EXTERNAL_ID = "valohai-bench-3e9b"
 IAM_PRODUCT = IAM.name
 WORKERS_PRODUCT = WORKERS.name
 #: How often a benchmark looks at the records it waits for (from one thread, however many);
@@ -56,7 +57,9 @@ class LocalPlatform:
     def iam(self) -> Timed:
         """The IAM product, launched once (its role names are per account)."""
         if self._iam is None:
-            launched = self.launch(IAM_PRODUCT, {"AssumeRoleARN": VALOHAI_PRINCIPAL})
+            launched = self.launch(
+                IAM_PRODUCT, {"AssumeRoleARN": VALOHAI_PRINCIPAL, "ExternalId": EXTERNAL_ID}
+            )
             if not launched.outcome.succeeded:
                 raise RuntimeError(f"the IAM launch failed: {'; '.join(launched.outcome.errors)}")
             self._iam = launched

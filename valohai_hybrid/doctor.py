@@ -98,13 +98,16 @@ def diagnose(clients: Callable[[str], Any], setup: Setup, options: Options) -> l
     """Run every check; one failing does not stop the others."""
     checks = [_stack(setup)]
     password: list[str] = []
+    # The Redis check sends the password only after the TLS check proved the certificate names
+    # QueueAddress: anyone else at the address must not receive it.
+    verified: list[bool] = []
     steps: list[Callable[[], Check]] = [
         lambda: _elastic_ip(clients, setup),
         lambda: _security_groups(clients, setup),
         lambda: _secret(clients, setup, password),
         lambda: _dns(setup, options),
-        lambda: _tls(setup, options),
-        lambda: _redis(setup, options, password),
+        lambda: _tls(setup, options, verified),
+        lambda: _redis(setup, options, password, verified),
         lambda: _notification(clients, setup),
     ]
     for step in steps:
@@ -317,7 +320,7 @@ def _tls_context(options: Options) -> ssl.SSLContext:
     return context
 
 
-def _tls(setup: Setup, options: Options) -> Check:
+def _tls(setup: Setup, options: Options, verified: list[bool]) -> Check:
     address = setup.output("QueueAddress")
     host, port = _target(setup, options)
     name = f"port {REDIS_PORT} answers TLS with a valid certificate for QueueAddress"
@@ -327,6 +330,7 @@ def _tls(setup: Setup, options: Options) -> Check:
             _tls_context(options).wrap_socket(raw, server_hostname=address) as tls,
         ):
             certificate = tls.getpeercert() or {}
+        verified.append(True)
     except ssl.SSLCertVerificationError as exc:
         return Check(name, False, f"{host}:{port}: {exc.verify_message}", _CERT_FIX)
     except OSError as exc:
@@ -357,7 +361,7 @@ _CERT_FIX = (
 )
 
 
-def _redis(setup: Setup, options: Options, password: list[str]) -> Check:
+def _redis(setup: Setup, options: Options, password: list[str], verified: list[bool]) -> Check:
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
@@ -365,19 +369,28 @@ def _redis(setup: Setup, options: Options, password: list[str]) -> Check:
     name = "Redis AUTH with the secret's password answers PING"
     if not password:
         return Check(name, False, "skipped: the password could not be read", "fix the secret first")
+    if not verified:
+        return Check(
+            name,
+            False,
+            "skipped: the password goes only to a server whose certificate names QueueAddress",
+            "fix the TLS check above first",
+        )
     host, port = _target(setup, options)
     client = redis.Redis(
-        host=host,
-        port=port,
-        password=password[0],
-        ssl=True,
-        ssl_ca_certs=str(options.ca_bundle) if options.ca_bundle else None,
-        ssl_check_hostname=False,  # the TLS check above verified the name already
-        socket_timeout=options.timeout,
-        socket_connect_timeout=options.timeout,
-        # One honest attempt: redis-py otherwise retries a refused password or connection
-        # three times with backoff, which only delays the verdict.
-        retry=Retry(NoBackoff(), 0),
+        connection_pool=redis.ConnectionPool(
+            connection_class=_verified_tls_connection_class(),
+            tls=_tls_context(options),
+            server_hostname=setup.output("QueueAddress"),
+            host=host,
+            port=port,
+            password=password[0],
+            socket_timeout=options.timeout,
+            socket_connect_timeout=options.timeout,
+            # One honest attempt: redis-py otherwise retries a refused password or connection
+            # three times with backoff, which only delays the verdict.
+            retry=Retry(NoBackoff(), 0),
+        )
     )
     try:
         answered = client.ping()
@@ -393,6 +406,34 @@ def _redis(setup: Setup, options: Options, password: list[str]) -> Check:
     finally:
         client.close()
     return Check(name, bool(answered), "PONG" if answered else "no answer", "")
+
+
+def _verified_tls_connection_class() -> type[Any]:
+    import redis
+
+    class VerifiedTlsConnection(redis.connection.Connection):
+        """Redis over TLS verified for QueueAddress, not for the address dialled.
+
+        redis-py checks a certificate against the host it connects to, which here is the
+        Elastic IP (or a --connect-to target); turning that check off would hand the password
+        to whoever answers. This connection checks the certificate against QueueAddress itself,
+        on the very socket AUTH is sent over.
+        """
+
+        def __init__(self, *, tls: ssl.SSLContext, server_hostname: str, **kwargs: Any) -> None:
+            self._tls = tls
+            self._server_hostname = server_hostname
+            super().__init__(**kwargs)  # type: ignore[no-untyped-call]  # redis-py is untyped here
+
+        def _connect(self) -> socket.socket:
+            raw = super()._connect()  # type: ignore[no-untyped-call]
+            try:
+                return self._tls.wrap_socket(raw, server_hostname=self._server_hostname)
+            except OSError:
+                raw.close()
+                raise
+
+    return VerifiedTlsConnection
 
 
 def _notification(clients: Callable[[str], Any], setup: Setup) -> Check:

@@ -53,6 +53,11 @@ PARAMETER_TYPES: Mapping[str, frozenset[str]] = {
     "AWS::SSM::Parameter::Value": frozenset({"ssm:GetParameters"}),
 }
 
+#: Where the customer pins a machine image of their own for an SSM-typed image parameter.
+PINNED_IMAGE_PARAMETERS = "/valohai-hybrid/queue-image/*"
+#: AWS's public parameters (Canonical's images among them); the path below may change.
+PUBLIC_PARAMETERS = "/aws/service/*"
+
 _RETAINED = "the resource is retained (DeletionPolicy Retain): CloudFormation never deletes it"
 
 #: Handler permissions the products do not need: (actions, why) per resource type.
@@ -271,6 +276,30 @@ def required_actions(cfn_dir: Path, root: str) -> dict[str, set[str]]:
             else:
                 add(resource_type_actions(kind), f"{name}: {kind}")
     return needs
+
+
+def readable_parameters(cfn_dir: Path, root: str) -> set[str]:
+    """The SSM parameter names (or `/path/*` patterns) a launch may resolve, and no others.
+
+    A launch role that may read any parameter lets an end user name one (say
+    NotificationServiceToken=/corp/db-password) and read its value in the stack's events,
+    resolved parameters and Service Catalog record. So: each SSM-typed parameter's default (the
+    platform's service tokens), and for image parameters AWS's public ones and pinned images.
+    """
+    names: set[str] = set()
+    for name in _templates(cfn_dir, root):
+        for parameter in (_load(cfn_dir / name).get("Parameters") or {}).values():
+            kind = str(parameter.get("Type", ""))
+            if not kind.startswith("AWS::SSM::Parameter::Value<"):
+                continue
+            default = str(parameter.get("Default", ""))
+            if kind.endswith("<AWS::EC2::Image::Id>"):
+                names |= {PUBLIC_PARAMETERS, PINNED_IMAGE_PARAMETERS}
+                if not default.startswith(PUBLIC_PARAMETERS.rstrip("*")):
+                    names.add(default)
+            elif default:
+                names.add(default)
+    return names
 
 
 def _templates(cfn_dir: Path, root: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""What a custom-resource provider implements; the crhelper wiring lives in `lifecycle`."""
+"""What a custom-resource provider implements; the request path lives in `lifecycle`."""
 
 from __future__ import annotations
 

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import gc
 import logging
+from typing import TYPE_CHECKING
 
+import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from botocore.config import Config
 
 from valohai_cr import PRODUCER
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
 
 #: Bounded AWS calls: a hung endpoint must not eat the whole invocation.
 CLIENT_CONFIG = Config(
@@ -19,14 +24,14 @@ CLIENT_CONFIG = Config(
     user_agent_extra=PRODUCER,
 )
 #: Loggers that would print request parameters (secret values included) at DEBUG.
-_CHATTY_LIBRARIES = ("botocore", "boto3", "urllib3", "crhelper")
+_CHATTY_LIBRARIES = ("botocore", "boto3", "urllib3")
 
 
 def logger(service: str) -> Logger:
-    """A Powertools Logger that our modules and crhelper log through, never below INFO for
-    the libraries that would log secrets at DEBUG."""
+    """A Powertools Logger that our modules log through, never below INFO for the libraries
+    that would log secrets at DEBUG."""
     powertools = Logger(service=service)
-    copy_config_to_registered_loggers(source_logger=powertools, include={"valohai_cr", "crhelper"})
+    copy_config_to_registered_loggers(source_logger=powertools, include={"valohai_cr"})
     for name in _CHATTY_LIBRARIES:
         library = logging.getLogger(name)
         library.setLevel(max(library.getEffectiveLevel(), logging.INFO))
@@ -42,3 +47,8 @@ def freeze_imports() -> None:
     objects live as long as the process anyway; freezing them shortens cold start by ~10 ms.
     """
     gc.freeze()
+
+
+def cloudformation() -> CloudFormationClient:
+    """The client custom resources confirm their requests with (made at first use)."""
+    return boto3.client("cloudformation", config=CLIENT_CONFIG)

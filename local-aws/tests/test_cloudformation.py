@@ -440,3 +440,89 @@ def test_each_parse_of_a_body_gives_a_template_of_its_own() -> None:
     first["Resources"]["P"]["Properties"]["Value"] = "changed"
 
     assert parse(body)["Resources"]["P"]["Properties"]["Value"] == {"Ref": "X"}
+
+
+READS_A_PARAMETER = """
+Parameters:
+  Token: {Type: "AWS::SSM::Parameter::Value<String>"}
+Resources:
+  P:
+    Type: AWS::SSM::Parameter
+    Properties: {Type: String, Value: !Ref Token}
+"""
+
+
+def test_ssm_typed_parameters_are_read_with_the_stack_roles_rights(
+    local_aws: LocalAwsHandle,
+) -> None:
+    """As on AWS: a stack with a service role reads SSM-typed parameters as that role, and a
+    parameter the role may not read fails the operation by its name, never its value."""
+    ssm = local_aws.client("ssm")
+    iam = local_aws.client("iam")
+    cloudformation = local_aws.client("cloudformation")
+    allowed, other = f"/allowed/{unique('p')}", f"/corp/{unique('p')}"
+    ssm.put_parameter(Name=allowed, Value="readable-value", Type="String")
+    ssm.put_parameter(Name=other, Value="secret-value", Type="String")
+    role = iam.create_role(
+        RoleName=unique("stack-role"),
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "cloudformation.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )["Role"]
+    iam.put_role_policy(
+        RoleName=role["RoleName"],
+        PolicyName="read-one",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["ssm:GetParameters", "ssm:PutParameter", "ssm:DeleteParameter"],
+                        "Resource": "*",
+                    },
+                    {
+                        "Effect": "Deny",
+                        "Action": "ssm:GetParameters",
+                        "Resource": f"arn:aws:ssm:*:*:parameter{other}",
+                    },
+                ],
+            }
+        ),
+    )
+
+    with pytest.raises(ClientError) as refused:
+        cloudformation.create_stack(
+            StackName=unique("reads-other"),
+            TemplateBody=READS_A_PARAMETER,
+            Parameters=[{"ParameterKey": "Token", "ParameterValue": other}],
+            RoleARN=role["Arn"],
+        )
+    message = refused.value.response["Error"]["Message"]
+    assert "is not authorized to perform: ssm:GetParameters on resource: " in message
+    assert f":parameter{other}" in message
+    assert "secret-value" not in message
+
+    # The role may read the other one; without a role the caller's rights apply.
+    for name, role_arn in ((allowed, role["Arn"]), (other, None)):
+        stack = unique("reads")
+        extra = {"RoleARN": role_arn} if role_arn else {}
+        cloudformation.create_stack(
+            StackName=stack,
+            TemplateBody=READS_A_PARAMETER,
+            Parameters=[{"ParameterKey": "Token", "ParameterValue": name}],
+            **extra,
+        )
+        cloudformation.get_waiter("stack_create_complete").wait(
+            StackName=stack, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
+        cloudformation.delete_stack(StackName=stack)

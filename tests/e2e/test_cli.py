@@ -29,9 +29,11 @@ from valohai_hybrid.publish import Published
 REGION = "ca-central-1"
 SETUP_TOKEN = "cli-e2e-setup-token-Qm7Zr2Wx9Lk4Vp8Tn3"
 VALOHAI_PRINCIPAL = "arn:aws:iam::905675611115:user/valohai-customer-acme"
+EXTERNAL_ID = "valohai-acme-cli-5d21"
 KEY_PAIR = "cli-queue-key"
 #: A mistyped ValohaiMasterRoleARN: no such role, so a Workers launch fails.
-MISSING_MASTER = "arn:aws:iam::123456789012:role/ValohaiMasterTypo"
+MASTER = "arn:aws:iam::123456789012:role/ValohaiMaster"
+MISSING_SUBNET = "subnet-0123456789abcdef0"
 SUBCOMMANDS = (
     "demo",
     "local-aws",
@@ -149,12 +151,27 @@ def test_when_aws_cannot_be_used_the_exit_code_is_3(
         (["launch", "iam", "x", "AssumeRoleARN"], "parameter 'AssumeRoleARN' is not KEY=VALUE"),
         (["launch", "iam", "x"], "Valohai Hybrid IAM needs AssumeRoleARN (ARN of the IAM"),
         (
-            ["launch", "iam", "x", f"AssumeRoleARN={VALOHAI_PRINCIPAL}", "Colour=blue"],
+            [
+                "launch",
+                "iam",
+                "x",
+                f"AssumeRoleARN={VALOHAI_PRINCIPAL}",
+                f"ExternalId={EXTERNAL_ID}",
+                "Colour=blue",
+            ],
             "Valohai Hybrid IAM has no parameter Colour; its parameters are AssumeRoleARN, "
             "ExternalId",
         ),
         (
-            ["launch", "iam", "x", f"AssumeRoleARN={VALOHAI_PRINCIPAL}", "--version", "9.9.9"],
+            [
+                "launch",
+                "iam",
+                "x",
+                f"AssumeRoleARN={VALOHAI_PRINCIPAL}",
+                f"ExternalId={EXTERNAL_ID}",
+                "--version",
+                "9.9.9",
+            ],
             "Valohai Hybrid IAM has no version '9.9.9' (it offers: 0.1.0)",
         ),
         (
@@ -166,7 +183,13 @@ def test_when_aws_cannot_be_used_the_exit_code_is_3(
             "SetupToken=@/nonexistent/token.txt: cannot read it (No such file or directory)",
         ),
         (
-            ["launch", "iam", "not a name!", f"AssumeRoleARN={VALOHAI_PRINCIPAL}"],
+            [
+                "launch",
+                "iam",
+                "not a name!",
+                f"AssumeRoleARN={VALOHAI_PRINCIPAL}",
+                f"ExternalId={EXTERNAL_ID}",
+            ],
             "Service Catalog refused it: ProvisionedProductName 'not a name!' is not valid",
         ),
         (["terminate", "nobody"], "no launched product 'nobody' here"),
@@ -207,7 +230,14 @@ def test_a_customer_admin_launches_updates_and_terminates_from_the_command_line(
     standin: StandIn,
     tmp_path: Path,
 ) -> None:
-    launched = cli("launch", "iam", "cli-iam", f"AssumeRoleARN={VALOHAI_PRINCIPAL}", env=admin)
+    launched = cli(
+        "launch",
+        "iam",
+        "cli-iam",
+        f"AssumeRoleARN={VALOHAI_PRINCIPAL}",
+        f"ExternalId={EXTERNAL_ID}",
+        env=admin,
+    )
     assert launched.returncode == 0, launched.stderr
     assert re.search(r"CREATE_COMPLETE\s+AWS::IAM::Role\s+ValohaiMasterRole", launched.stdout)
     master = re.search(r"ValohaiMasterRoleARN\s+(\S+)", launched.stdout)
@@ -257,14 +287,25 @@ def test_a_customer_admin_launches_updates_and_terminates_from_the_command_line(
 def test_a_failed_launch_exits_1_with_the_reason(
     platform: Published, admin: dict[str, str], standin: StandIn, tmp_path: Path
 ) -> None:
-    # The Workers product given a role that does not exist.
-    workers = _workers(standin, tmp_path, MISSING_MASTER, "cli-failed")
+    # The Workers product, after the IAM product, given a subnet that does not exist.
+    iam = cli(
+        "launch",
+        "iam",
+        "cli-iam-failed",
+        f"AssumeRoleARN={VALOHAI_PRINCIPAL}",
+        f"ExternalId={EXTERNAL_ID}",
+        env=admin,
+    )
+    assert iam.returncode == 0, iam.stderr
+    workers = _workers(standin, tmp_path, MASTER, "cli-failed")
+    workers += ["VpcId=vpc-0123456789abcdef0", f"SubnetIds={MISSING_SUBNET}"]
     failed = cli("launch", "workers", "cli-failed", *workers, env=admin)
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "Launching Valohai Hybrid Workers as cli-failed: FAILED" in failed.stdout
-    assert "[ValohaiMasterBucketAccess] Role ValohaiMasterTypo not found" in failed.stdout
+    assert f"[QueueInstance] The subnet ID '{MISSING_SUBNET}' does not exist" in failed.stdout
     assert "Traceback" not in failed.stderr
     assert cli("terminate", "cli-failed", env=admin).returncode == 0
+    assert cli("terminate", "cli-iam-failed", env=admin).returncode == 0
 
 
 def _described_when_done(name: str, admin: dict[str, str]) -> dict[str, Any]:
@@ -289,6 +330,7 @@ def test_without_waiting_and_after_the_wait_ends_describe_follows_the_launch(
         "iam",
         "cli-iam-2",
         f"AssumeRoleARN={VALOHAI_PRINCIPAL}",
+        f"ExternalId={EXTERNAL_ID}",
         "--no-wait",
         "--json",
         env=admin,
@@ -327,7 +369,14 @@ def test_an_admin_who_may_not_read_stack_events_still_gets_the_result(
         "status": 403,
     }
     local_aws.control("faults", denied)
-    launched = cli("launch", "iam", "cli-iam-3", f"AssumeRoleARN={VALOHAI_PRINCIPAL}", env=admin)
+    launched = cli(
+        "launch",
+        "iam",
+        "cli-iam-3",
+        f"AssumeRoleARN={VALOHAI_PRINCIPAL}",
+        f"ExternalId={EXTERNAL_ID}",
+        env=admin,
+    )
     assert launched.returncode == 0, launched.stderr
     assert "NOT_SHOWN" in launched.stdout
     assert "may not read the stack's events" in launched.stdout

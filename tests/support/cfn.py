@@ -112,6 +112,22 @@ def sub_text(value: Any) -> str:
     return sub[0] if isinstance(sub, list) else sub
 
 
+def render_sub(text: str, values: Mapping[str, str]) -> str:
+    """What Fn::Sub makes of text: ${Name} gets its value, ${!Name} stays as ${Name}."""
+
+    def substitute(match: re.Match[str]) -> str:
+        escaped, name = match.groups()
+        return "${" + name + "}" if escaped else values[name]
+
+    return re.sub(r"\$\{(!?)([A-Za-z0-9_:.]+)\}", substitute, text)
+
+
+def queue_user_data() -> str:
+    """The queue machine's boot script as the template holds it (before Fn::Sub)."""
+    instance = load("worker-queue.yml")["Resources"]["QueueInstance"]
+    return sub_text(instance["Properties"]["UserData"]["Fn::Base64"])
+
+
 def parameter_error(definition: Mapping[str, Any], value: str) -> str | None:
     """Why CloudFormation would reject value for a parameter so defined, or None.
 

@@ -30,6 +30,7 @@ REGION = "ap-southeast-2"
 SETUP_TOKEN = "doctor-it-setup-token-Hw3Kd8Pq2Zm6Tr9Lx4"
 QUEUE_ADDRESS = "doctor-it.vqueue.net"
 VALOHAI_PRINCIPAL = "arn:aws:iam::905675611115:user/valohai-customer-acme"
+EXTERNAL_ID = "valohai-acme-doctor-7c1d"
 KEY_PAIR = "doctor-queue-key"
 WORKERS = "doctor-workers"
 COMMAND = str(Path(sys.executable).parent / "valohai-hybrid")

@@ -1,7 +1,8 @@
 """What the functions' unit tests are built from: moto (decorator mode) for AWS, the Valohai
-stand-in for Valohai, an HTTPS inbox standing in for CloudFormation's ResponseURLs, an invoker
-sending a handler CloudFormation's requests, and the sample values they use. The fixtures are
-in tests/unit/functions/conftest.py."""
+stand-in for Valohai, an HTTPS inbox standing in for CloudFormation's response bucket (its
+host name resolves to the inbox, as the local AWS's Lambda environments resolve it),
+CloudFormation's view of the stacks whose requests the Invoker sends, and the sample values
+they use. The fixtures are in tests/unit/functions/conftest.py."""
 
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ STACK_ID = f"{_STACKS}/valohai-setup/1b2c3d4e-0000-4000-8000-000000000001"
 
 
 OTHER_STACK_ID = f"{_STACKS}/other-setup/1b2c3d4e-0000-4000-8000-000000000002"
+
+
+#: CloudFormation's response bucket in REGION, as its presigned ResponseURLs name it.
+RESPONSE_HOST = "cloudformation-custom-resource-response-euwest1.s3.eu-west-1.amazonaws.com"
 
 
 TOKEN = "known-setup-token-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -72,11 +77,15 @@ class Inbox:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
+    @property
+    def port(self) -> int:
+        return int(self._server.server_port)
+
     def new_url(self) -> str:
-        return f"https://127.0.0.1:{self._server.server_port}/response/{uuid.uuid4()}"
+        return f"https://{RESPONSE_HOST}/response/{uuid.uuid4()}?X-Amz-Signature={uuid.uuid4().hex}"
 
     def responses(self, url: str) -> list[Response]:
-        path = url.split(str(self._server.server_port), 1)[1]
+        path = url.split(RESPONSE_HOST, 1)[1]
         with self._lock:
             return list(self._received.get(path, []))
 
@@ -107,6 +116,75 @@ class FakeContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+class CloudFormationView:
+    """What DescribeStackResource and DescribeStacks say about the stacks the Invoker plays
+    CloudFormation for: a resource is in progress while its request is out, as in AWS.
+
+    Answers only for those stacks (other calls reach moto), through botocore's before-call
+    event of the default session, so the handlers' own clients see it."""
+
+    def __init__(self) -> None:
+        self.resources: dict[tuple[str, str], dict[str, Any]] = {}
+        self.known: set[str] = set()
+        #: Stack statuses DescribeStacks reports (others reach moto): set by a test.
+        self.stacks: dict[str, str] = {}
+
+    def begin(self, event: Mapping[str, Any]) -> None:
+        """CloudFormation sends `event`: its resource is now in progress."""
+        key = (event.get("StackId"), event.get("LogicalResourceId"))
+        if not all(isinstance(part, str) for part in key):
+            return
+        self.known.add(key[0])  # type: ignore[arg-type]
+        status = f"{str(event.get('RequestType')).upper()}_IN_PROGRESS"
+        self.resources[key] = {  # type: ignore[index]
+            "ResourceStatus": status,
+            "PhysicalResourceId": event.get("PhysicalResourceId"),
+            "ResourceType": event.get("ResourceType"),
+        }
+
+    def set(self, stack_id: str, logical_id: str, status: str) -> None:
+        """What CloudFormation says of a resource, e.g. after its stack rolled back."""
+        self.known.add(stack_id)
+        self.resources[(stack_id, logical_id)] = {"ResourceStatus": status}
+
+    def end(self, event: Mapping[str, Any], response: Mapping[str, Any] | None) -> None:
+        """The answer arrived: the resource is complete (or failed), under the returned id."""
+        resource = self.resources.get((event.get("StackId"), event.get("LogicalResourceId")))  # type: ignore[arg-type]
+        if resource is None or response is None:
+            return
+        outcome = "COMPLETE" if response.get("Status") == "SUCCESS" else "FAILED"
+        resource["ResourceStatus"] = resource["ResourceStatus"].replace("IN_PROGRESS", outcome)
+        resource["PhysicalResourceId"] = response.get("PhysicalResourceId")
+
+    def __call__(self, model: Any, params: Mapping[str, Any], **_: Any) -> Any:
+        params = params.get("body") or {}  # the serialized request: a query-protocol form
+        stack_id = params.get("StackName")
+        if model.name == "DescribeStacks" and stack_id in self.stacks:
+            return _FakeHttp(200), {
+                "Stacks": [{"StackId": stack_id, "StackStatus": self.stacks[stack_id]}]
+            }
+        if model.name != "DescribeStackResource" or stack_id not in self.known:
+            return None
+        resource = self.resources.get((stack_id, params.get("LogicalResourceId")))
+        if resource is None:
+            message = f"Resource {params.get('LogicalResourceId')} does not exist for stack"
+            return _FakeHttp(400), {
+                "Error": {"Code": "ValidationError", "Message": message},
+                "ResponseMetadata": {"HTTPStatusCode": 400},
+            }
+        detail = {
+            "StackName": str(stack_id).split("/")[1],
+            "StackId": stack_id,
+            "LogicalResourceId": params["LogicalResourceId"],
+            "LastUpdatedTimestamp": "2025-06-01T12:00:00Z",
+            **{key: value for key, value in resource.items() if value is not None},
+        }
+        return _FakeHttp(200), {"StackResourceDetail": detail}
+
+
+CLOUDFORMATION = CloudFormationView()
 
 
 def create_token_secret(stack_id: str, token: str) -> str:
@@ -222,6 +300,7 @@ class Invoker:
         With `calls`, the AWS calls of this invocation are recorded (and faults applied)."""
         context = FakeContext(seconds)
         before = len(self.inbox.responses(event["ResponseURL"]))
+        CLOUDFORMATION.begin(event)
         if calls is not None:
             calls.recording = True
         try:
@@ -233,12 +312,21 @@ class Invoker:
         responses = self.inbox.responses(event["ResponseURL"])[before:]
         assert len(responses) == 1, f"expected exactly one response, got {len(responses)}"
         assert responses[0].arrived < context.deadline, "answered after the Lambda deadline"
+        CLOUDFORMATION.end(event, responses[0].body)
         return responses[0]
 
     def __call__(
         self, request_type: str, properties: dict[str, Any], **kwargs: Any
     ) -> dict[str, Any]:
         return self.send(self.event(request_type, properties, **kwargs)).body
+
+    def forge(self, event: Any, seconds: float = 20.0) -> list[Response]:
+        """Invoke directly, as anyone allowed to invoke the function could, with CloudFormation
+        waiting for nothing; return whatever reached the inbox at the event's ResponseURL."""
+        before = len(self.inbox.everything())
+        self.handler(event, FakeContext(seconds))
+        time.sleep(0.01)  # an answer would have arrived by now
+        return self.inbox.everything()[before:]
 
 
 #: A complete Handoff as cfn/main.yml passes it (values are strings, SubnetIds comma-separated).

@@ -28,6 +28,7 @@ from valohai_hybrid.publish import Published
 REGION = "eu-central-1"
 SETUP_TOKEN = "platform-it-setup-token-Zk4Wq9Rt2Yx7Nc3Vb8"
 VALOHAI_PRINCIPAL = "arn:aws:iam::905675611115:user/valohai-customer-acme"
+EXTERNAL_ID = "valohai-acme-platform-2b8e"
 #: The release this checkout publishes.
 RELEASE = version("valohai-hybrid-aws")
 IAM_PRODUCT = IAM.name

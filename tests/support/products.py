@@ -24,6 +24,10 @@ REGION = "eu-north-1"
 SETUP_TOKEN = "products-it-setup-token-7Hq2xVb9LmN4pR8s"
 VALOHAI_PRINCIPAL = "arn:aws:iam::905675611115:user/valohai-customer-acme"
 EXTERNAL_ID = "valohai-acme-9f3e1c"
+#: Where a customer who opens maintenance SSH lets it come from (Valohai's address).
+MAINTENANCE_SSH = "3.251.38.215/32"
+#: A ValohaiMaster in another account, which no role of this account may trust.
+FOREIGN_MASTER = "arn:aws:iam::999999999999:role/ValohaiMaster"
 KEY_PAIR = "valohai-queue"
 STACK_TIMEOUT = 120.0
 

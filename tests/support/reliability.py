@@ -37,6 +37,7 @@ REGION = "us-west-2"
 OUTAGE_REGION = "us-east-2"
 SETUP_TOKEN = "reliability-setup-token-5Rk8Qw2Zm7Xv4Np9Ld3T"
 VALOHAI_PRINCIPAL = "arn:aws:iam::905675611115:user/valohai-customer-reliability"
+EXTERNAL_ID = "valohai-reliability-8a4f"
 IAM_PRODUCT = IAM.name
 WORKERS_PRODUCT = WORKERS.name
 #: ServiceTimeout of the custom resources in main.yml (QueueAddressRegistration's with the

@@ -25,6 +25,7 @@ from valohai_hybrid.launch_permissions import (
     UNUSED,
     handler_actions,
     has_resource_level_permissions,
+    readable_parameters,
     required_actions,
     unused_actions,
 )
@@ -356,7 +357,28 @@ def test_each_function_has_its_role_log_group_and_limits(logical_id: str) -> Non
             for r in resources("AWS::Lambda::EventInvokeConfig").values()
             if r["Properties"]["FunctionName"] == {"Ref": logical_id}
         ]
-        assert config["Properties"]["MaximumRetryAttempts"] == 2
+        # CloudFormation sends a custom-resource request once: a retry would run a Create
+        # again after its stack rolled back. The stack-status forwarder may be retried.
+        retries = 0 if logical_id in SERVICE_TOKENS.values() else 2
+        assert config["Properties"]["MaximumRetryAttempts"] == retries
+
+    # A custom resource reads, before it acts, whether its request is CloudFormation's: only
+    # that, and only on the stacks Service Catalog launches.
+    confirm = [s for s in statements if s.get("Sid") == "ConfirmRequestsWithCloudFormation"]
+    if logical_id in SERVICE_TOKENS.values():
+        assert confirm == [
+            {
+                "Sid": "ConfirmRequestsWithCloudFormation",
+                "Effect": "Allow",
+                "Action": ["cloudformation:DescribeStackResource", "cloudformation:DescribeStacks"],
+                "Resource": {
+                    "Fn::Sub": "arn:${AWS::Partition}:cloudformation:${AWS::Region}:"
+                    "${AWS::AccountId}:stack/SC-${AWS::AccountId}-pp-*/*"
+                },
+            }
+        ]
+    else:
+        assert confirm == []
 
 
 def test_every_function_has_a_role_of_its_own() -> None:
@@ -558,3 +580,37 @@ def test_every_unused_permission_is_a_real_one_of_a_type_the_products_use() -> N
 def test_the_launch_roles_cannot_delete_customer_data() -> None:
     granted = set().union(*(_actions(s) for s in _role_statements("WorkersLaunchRole", SOURCE)))
     assert not {"s3:DeleteBucket", "s3:DeleteObject", "secretsmanager:DeleteSecret"} & granted
+
+
+@pytest.mark.parametrize(("role", "root"), sorted(LAUNCH_ROLES.items()))
+def test_a_launch_role_reads_only_the_parameters_its_product_resolves(role: str, root: str) -> None:
+    """Not parameter/*: an end user could name any parameter and read its value."""
+    arn = re.compile(
+        r"arn:\$\{AWS::Partition\}:ssm:\$\{AWS::Region\}:(?P<owner>\$\{AWS::AccountId\})?"
+        r":parameter(?P<name>/.+)"
+    )
+    readable = set()
+    for statement in _role_statements(role, SOURCE):
+        if "ssm:GetParameters" not in _actions(statement):
+            continue
+        assert _actions(statement) == {"ssm:GetParameters"}, statement["Sid"]
+        for resource in statement["Resource"]:
+            found = arn.fullmatch(resource["Fn::Sub"])
+            assert found, resource
+            # AWS's public parameters belong to no account; everything else to this one.
+            assert (found["owner"] is None) == found["name"].startswith("/aws/service/"), resource
+            readable.add(found["name"])
+    assert readable == readable_parameters(CFN, root)
+    assert readable == EXPECTED_READABLE[role]
+
+
+EXPECTED_READABLE = {
+    "IamLaunchRole": set(),
+    "WorkersLaunchRole": {
+        "/valohai-hybrid/service-token/redis-secret",
+        "/valohai-hybrid/service-token/queue-address",
+        "/valohai-hybrid/service-token/notification",
+        "/valohai-hybrid/queue-image/*",
+        "/aws/service/*",
+    },
+}

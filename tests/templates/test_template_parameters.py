@@ -3,6 +3,8 @@ created (CloudFormation checks constraints and Rules first)."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Any
 
 import pytest
@@ -10,6 +12,32 @@ import pytest
 from tests.support.cfn import PRODUCT_TEMPLATES, failed_rule_assertions, load, parameter_error
 
 HEX40 = "c1eed793c37d2d2f486c5233b03933b71f4ba491"
+#: What the attack on a clone got accepted, and its neighbours: every network parameter that
+#: names where traffic may come from refuses them.
+NOT_PUBLIC_OR_TOO_WIDE = [
+    "0.0.0.0/0",
+    "34.0.0.0/8",
+    "34.248.0.0/15",
+    "10.0.0.0/16",
+    "10.1.2.3/32",
+    "172.16.0.1/32",
+    "172.31.255.255/32",
+    "192.168.1.1/32",
+    "127.0.0.1/32",
+    "169.254.169.254/32",
+    "100.64.0.1/32",
+    "0.1.2.3/32",
+    "192.0.2.10/32",
+    "198.51.100.7/32",
+    "203.0.113.9/32",
+    "198.18.0.1/32",
+    "192.0.0.0/16",
+    "224.0.0.1/32",
+    "239.255.255.250/32",
+    "240.0.0.1/32",
+    "255.255.255.255/32",
+    "034.248.245.191/32",
+]
 
 # (template, parameter): (values CloudFormation must accept, values it must reject)
 SAMPLES: dict[tuple[str, str], tuple[list[str], list[str]]] = {
@@ -17,9 +45,12 @@ SAMPLES: dict[tuple[str, str], tuple[list[str], list[str]]] = {
         [
             "arn:aws:iam::905675611115:user/valohai-customer-acme",
             "arn:aws:iam::905675611115:role/path/valohai",
-            "arn:aws-cn:iam::905675611115:root",
+            "arn:aws-cn:iam::905675611115:user/valohai-customer-acme",
         ],
         [
+            # A whole account would let every principal in it assume ValohaiMaster.
+            "arn:aws:iam::905675611115:root",
+            "arn:aws-cn:iam::905675611115:root",
             "905675611115",
             "arn:aws:iam::90567561111:user/acme",
             "arn:aws:iam::905675611115:group/acme",
@@ -29,8 +60,8 @@ SAMPLES: dict[tuple[str, str], tuple[list[str], list[str]]] = {
         ],
     ),
     ("iam.yml", "ExternalId"): (
-        ["", "valohai-3f6c2a", "a" * 1224],
-        ["x", "has space", "a" * 1225, "semi;colon"],
+        ["valohai-3f6c2a", "ab", "a" * 1224, "Az09+=,.@:/_-"],
+        ["", "x", "has space", "a" * 1225, "semi;colon", "tab\there", "ä-umlaut"],
     ),
     ("main.yml", "ValohaiMasterRoleARN"): (
         [
@@ -39,6 +70,8 @@ SAMPLES: dict[tuple[str, str], tuple[list[str], list[str]]] = {
         ],
         [
             "ValohaiMaster",
+            "arn:aws:iam::123456789012:role/SomeOtherRole",
+            "arn:aws:iam::123456789012:role/ValohaiMaster2",
             "arn:aws:iam::123456789012:role/path/ValohaiMaster",
             "arn:aws:iam::123456789012:user/ValohaiMaster",
             "arn:aws:iam::12345678901:role/ValohaiMaster",
@@ -104,12 +137,19 @@ SAMPLES: dict[tuple[str, str], tuple[list[str], list[str]]] = {
         ["10.0.0.6/16", "10.0.1.0/16", "10.0.0.0/24", "10.0.0.0/8", "10.0.0.0", "256.0.0.0/16"],
     ),
     ("main.yml", "ValohaiEgressCidr"): (
-        ["34.248.245.191/32", "34.248.0.0/16"],
-        ["34.248.245.191", "34.248.245.191/33", "34.248.245.256/32", "any", ""],
+        ["34.248.245.191/32", "34.248.0.0/16", "8.8.8.0/24", "192.0.1.0/24"],
+        [
+            "34.248.245.191",
+            "34.248.245.191/33",
+            "34.248.245.256/32",
+            "any",
+            "",
+            *NOT_PUBLIC_OR_TOO_WIDE,
+        ],
     ),
     ("main.yml", "MaintenanceSshCidr"): (
-        ["", "3.251.38.215/32"],
-        ["3.251.38.215", "3.251.38.215/40", "none"],
+        ["", "3.251.38.215/32", "52.16.0.0/16"],
+        ["3.251.38.215", "3.251.38.215/40", "none", *NOT_PUBLIC_OR_TOO_WIDE],
     ),
     ("main.yml", "Suffix"): (
         ["", "acme", "acme-eu-west-1", "a" * 40, "1"],
@@ -283,3 +323,76 @@ def test_nested_stacks_accept_every_value_their_parent_accepts(
     nested_definition = parameters(nested)[nested_name]
     for value in accepted:
         assert parameter_error(nested_definition, value) is None, (name, value)
+
+
+#: Address blocks that are not public unicast (IANA's special-purpose registry: not globally
+#: reachable, or not unicast), as (first, last) addresses.
+NOT_PUBLIC_UNICAST = [
+    (int(block.network_address), int(block.broadcast_address))
+    for block in map(
+        ipaddress.IPv4Network,
+        [
+            "0.0.0.0/8",
+            "10.0.0.0/8",
+            "100.64.0.0/10",
+            "127.0.0.0/8",
+            "169.254.0.0/16",
+            "172.16.0.0/12",
+            "192.0.0.0/24",
+            "192.0.2.0/24",
+            "192.88.99.0/24",
+            "192.168.0.0/16",
+            "198.18.0.0/15",
+            "198.51.100.0/24",
+            "203.0.113.0/24",
+            "224.0.0.0/4",
+            "240.0.0.0/4",
+        ],
+    )
+]
+#: The /16s that hold a special /24: the templates accept only /24 or narrower ranges there.
+SHARED_16S = [
+    (int(block.network_address), int(block.broadcast_address))
+    for block in map(
+        ipaddress.IPv4Network, ("192.0.0.0/16", "192.88.0.0/16", "198.51.0.0/16", "203.0.0.0/16")
+    )
+]
+
+
+def acceptable_source(value: str) -> bool:
+    """The rule the network patterns write as a regular expression, written with addresses."""
+    network = ipaddress.IPv4Network(value, strict=False)
+    first, last = int(network.network_address), int(network.broadcast_address)
+
+    def overlaps(blocks: list[tuple[int, int]]) -> bool:
+        return any(
+            first <= block_last and block_first <= last for block_first, block_last in blocks
+        )
+
+    if network.prefixlen < 16 or overlaps(NOT_PUBLIC_UNICAST):
+        return False
+    return network.prefixlen >= 24 or not overlaps(SHARED_16S)
+
+
+OCTETS = (0, 1, 2, 9, 10, 11, 15, 16, 18, 19, 31, 32, 51, 63, 64, 88, 99, 100, 101, 112, 113)
+OCTETS += (114, 126, 127, 128, 167, 168, 169, 171, 172, 173, 191, 192, 198, 203, 223, 224)
+OCTETS += (239, 240, 253, 254, 255)
+
+
+@pytest.mark.parametrize("name", ["ValohaiEgressCidr", "MaintenanceSshCidr"])
+def test_source_ranges_are_public_unicast_and_no_wider_than_16(name: str) -> None:
+    """Every first octet, with the second and third octets and prefix lengths where the
+    special blocks begin and end, judged by the pattern as by ipaddress."""
+    definition = parameters("main.yml")[name]
+    assert parameters("worker-queue.yml")[name]["AllowedPattern"] == definition["AllowedPattern"]
+    pattern = re.compile(definition["AllowedPattern"])
+    disagreements = [
+        value
+        for first in range(256)
+        for second in OCTETS
+        for third in (0, 2, 99, 113)
+        for prefix in (8, 15, 16, 23, 24, 32)
+        for value in [f"{first}.{second}.{third}.7/{prefix}"]
+        if (pattern.fullmatch(value) is not None) != acceptable_source(value)
+    ]
+    assert disagreements == []

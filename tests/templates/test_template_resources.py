@@ -157,19 +157,6 @@ def test_a_relaunch_can_adopt_the_retained_bucket() -> None:
     assert "Condition" not in template["Resources"]["MultipartRole"]
 
 
-def test_valohai_master_gets_the_bucket_from_the_data_stack() -> None:
-    access = resource("s3bucket.yml", "ValohaiMasterBucketAccess")["Properties"]
-    assert access["Roles"] == [
-        {"Fn::Select": [1, {"Fn::Split": ["/", {"Ref": "ValohaiMasterRoleARN"}]}]}
-    ]
-    full_access = access["PolicyDocument"]["Statement"][0]
-    assert full_access["Action"] == "s3:*"
-    assert [r["Fn::Sub"] for r in full_access["Resource"]] == [
-        "arn:${AWS::Partition}:s3:::valohai-data-${Suffix}",
-        "arn:${AWS::Partition}:s3:::valohai-data-${Suffix}/*",
-    ]
-
-
 def test_custom_resources_answer_within_their_service_timeout() -> None:
     template = load("main.yml")
     assert resource("worker-queue.yml", "RedisSecret")["Properties"]["ServiceTimeout"] == 120

@@ -3,6 +3,7 @@ group rules, and nothing hard-coded that differs between partitions, regions and
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -117,23 +118,17 @@ def test_tags_can_only_be_written_while_creating_or_on_valohai_resources() -> No
     ]
 
 
-def test_valohai_master_trust_is_the_given_principal_with_an_optional_external_id() -> None:
-    trust = load("iam.yml")["Resources"]["ValohaiMasterRole"]["Properties"][
-        "AssumeRolePolicyDocument"
-    ]
+def test_valohai_master_is_assumed_only_by_the_given_principal_with_the_external_id() -> None:
+    """No way to launch without the confused-deputy guard: the condition is unconditional and
+    the parameter has no default, so CloudFormation refuses a launch without it."""
+    template = load("iam.yml")
+    trust = template["Resources"]["ValohaiMasterRole"]["Properties"]["AssumeRolePolicyDocument"]
     (statement,) = trust["Statement"]
     assert statement["Principal"] == {"AWS": {"Ref": "AssumeRoleARN"}}
     assert statement["Action"] == "sts:AssumeRole"
-    assert statement["Condition"] == {
-        "Fn::If": [
-            "HasExternalId",
-            {"StringEquals": {"sts:ExternalId": {"Ref": "ExternalId"}}},
-            {"Ref": "AWS::NoValue"},
-        ]
-    }
-    assert load("iam.yml")["Conditions"]["HasExternalId"] == {
-        "Fn::Not": [{"Fn::Equals": [{"Ref": "ExternalId"}, ""]}]
-    }
+    assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": {"Ref": "ExternalId"}}}
+    assert "Default" not in template["Parameters"]["ExternalId"]
+    assert "Conditions" not in template
 
 
 def test_pass_role_covers_only_the_worker_role_passed_to_ec2() -> None:
@@ -148,13 +143,10 @@ def test_pass_role_covers_only_the_worker_role_passed_to_ec2() -> None:
     }
 
 
-def test_no_wildcard_actions_except_full_access_to_the_data_bucket() -> None:
+def test_no_wildcard_actions() -> None:
     for template, name, statement in policy_statements():
         for action in as_list(statement["Action"]):
-            assert action != "*"
-            assert not action.endswith(":*") or (
-                name == "ValohaiMasterBucketAccess" and action == "s3:*"
-            ), (template, name, action)
+            assert "*" not in action, (template, name, action)
 
 
 def test_only_actions_without_resource_level_permissions_apply_to_every_resource() -> None:
@@ -209,7 +201,10 @@ def test_multipart_role_is_assumed_by_valohai_master_and_limited_to_the_bucket()
     role = load("s3bucket.yml")["Resources"]["MultipartRole"]["Properties"]
     assert role["RoleName"] == {"Fn::Sub": "ValohaiS3MultipartRole-${Suffix}"}
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
-    assert trust["Principal"] == {"AWS": {"Ref": "ValohaiMasterRoleARN"}}
+    # Derived from the stack, never from a parameter: another account's role cannot be named.
+    assert trust["Principal"] == {
+        "AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/ValohaiMaster"}
+    }
     statements = role["Policies"][0]["PolicyDocument"]["Statement"]
     actions = {a for s in statements for a in s["Action"]}
     assert actions == {
@@ -225,6 +220,41 @@ def test_multipart_role_is_assumed_by_valohai_master_and_limited_to_the_bucket()
     assert {s["Resource"]["Fn::Sub"] for s in statements} == {
         "arn:${AWS::Partition}:s3:::valohai-data-${Suffix}",
         "arn:${AWS::Partition}:s3:::valohai-data-${Suffix}/*",
+    }
+
+
+#: The S3 actions Valohai's service uses on its data bucket (reference: the data store and the
+#: multipart uploads over 5 GB; CORS read for browser uploads), and none that changes the bucket.
+VALOHAI_BUCKET_ACTIONS = {
+    "s3:GetBucketCORS",
+    "s3:GetBucketLocation",
+    "s3:ListBucket",
+    "s3:ListBucketMultipartUploads",
+    "s3:ListBucketVersions",
+}
+VALOHAI_OBJECT_ACTIONS = {
+    "s3:AbortMultipartUpload",
+    "s3:DeleteObject",
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:ListMultipartUploadParts",
+    "s3:PutObject",
+}
+
+
+def test_valohai_master_may_use_the_data_but_not_change_the_bucket() -> None:
+    access = load("s3bucket.yml")["Resources"]["ValohaiMasterBucketAccess"]["Properties"]
+    assert access["Roles"] == ["ValohaiMaster"]
+    by_resource: dict[str, set[str]] = {}
+    for statement in access["PolicyDocument"]["Statement"]:
+        assert statement["Effect"] == "Allow"
+        for resource in as_list(statement["Resource"]):
+            key = resource.get("Fn::Sub") or json.dumps(resource)
+            by_resource.setdefault(key, set()).update(as_list(statement["Action"]))
+    assert by_resource == {
+        "arn:${AWS::Partition}:s3:::valohai-data-${Suffix}": VALOHAI_BUCKET_ACTIONS,
+        "arn:${AWS::Partition}:s3:::valohai-data-${Suffix}/*": VALOHAI_OBJECT_ACTIONS,
+        json.dumps({"Fn::GetAtt": ["MultipartRole", "Arn"]}): {"sts:AssumeRole"},
     }
 
 
@@ -252,7 +282,7 @@ def test_every_security_group_rule_is_described() -> None:
         assert len(str(rule.get("Description", "")).split()) >= 3, (template, name, rule)
 
 
-def test_queue_accepts_exactly_acme_redis_from_valohai_and_workers_and_optional_ssh() -> None:
+def test_queue_accepts_exactly_acme_redis_from_valohai_and_workers_and_ssh_only_if_asked() -> None:
     template = load("worker-queue.yml")
     queue = template["Resources"]["QueueSecurityGroup"]["Properties"]
     assert queue["GroupName"] == "valohai-sg-queue"
@@ -275,7 +305,8 @@ def test_queue_accepts_exactly_acme_redis_from_valohai_and_workers_and_optional_
     }
     main = load("main.yml")["Parameters"]
     assert main["ValohaiEgressCidr"]["Default"] == "34.248.245.191/32"
-    assert main["MaintenanceSshCidr"]["Default"] == "3.251.38.215/32"
+    # SSH stays closed unless the customer opens it.
+    assert main["MaintenanceSshCidr"]["Default"] == ""
 
 
 def test_workers_accept_nothing_and_reach_everything() -> None:

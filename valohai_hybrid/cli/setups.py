@@ -238,7 +238,8 @@ def add_setups(commands: Any) -> None:
         "identity you are signed in as, and show its stack events until it is done.",
         "examples:\n"
         "  valohai-hybrid launch iam valohai-iam \\\n"
-        "      AssumeRoleARN=arn:aws:iam::905675611115:user/valohai-customer-acme\n"
+        "      AssumeRoleARN=arn:aws:iam::905675611115:user/valohai-customer-acme \\\n"
+        "      ExternalId=acme-7f3e1c\n"
         "  valohai-hybrid launch workers valohai-workers \\\n"
         "      ValohaiMasterRoleARN=arn:aws:iam::123456789012:role/ValohaiMaster \\\n"
         "      QueueAddress=acme.vqueue.net KeyPair=my-key SetupToken=@setup-token.txt",

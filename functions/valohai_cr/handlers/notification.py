@@ -28,5 +28,5 @@ def _provider() -> NotificationProvider:
 
 
 logger = runtime.logger("valohai-notification")
-resource = CustomResource(_provider, logger)
+resource = CustomResource(_provider, logger, cloudformation=runtime.cloudformation)
 handler = resource.handler

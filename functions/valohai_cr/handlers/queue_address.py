@@ -29,5 +29,5 @@ def _provider() -> QueueAddressProvider:
 
 
 logger = runtime.logger("valohai-queue-address")
-resource = CustomResource(_provider, logger)
+resource = CustomResource(_provider, logger, cloudformation=runtime.cloudformation)
 handler = resource.handler

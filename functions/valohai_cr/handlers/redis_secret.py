@@ -12,5 +12,6 @@ logger = runtime.logger("valohai-redis-secret")
 resource = CustomResource(
     lambda: RedisSecretProvider(boto3.client("secretsmanager", config=runtime.CLIENT_CONFIG)),
     logger,
+    cloudformation=runtime.cloudformation,
 )
 handler = resource.handler

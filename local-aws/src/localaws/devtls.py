@@ -1,10 +1,10 @@
 """One certificate authority for every local HTTPS listener (the local AWS and the services
 tested with it).
 
-Local servers speak TLS because the code under test insists on it (crhelper always PUTs its
-response over HTTPS; code calling services outside AWS may accept HTTPS only). Clients trust
-them through a bundle of the system's CAs plus this one, passed as SSL_CERT_FILE; nothing is
-added to the machine's trust store.
+Local servers speak TLS because the code under test insists on it (a custom resource PUTs its
+answer to CloudFormation's bucket over HTTPS; code calling services outside AWS may accept
+HTTPS only). Clients trust them through a bundle of the system's CAs plus this one, passed as
+SSL_CERT_FILE; nothing is added to the machine's trust store.
 """
 
 from __future__ import annotations

@@ -94,17 +94,32 @@ def _json(value: Any, status: int = 200) -> Response:
 
 
 def _responses_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-    """The HTTPS listener: custom-resource providers PUT their responses here."""
+    """The HTTPS listener serving CloudFormation's response buckets: providers PUT here."""
     from .cloudformation.provisioners.custom import BROKER
 
     request = Request(environ)
-    prefix = "/cfn-response/"
-    if request.method == "PUT" and request.path.startswith(prefix):
-        status, text = BROKER.deliver(request.path[len(prefix) :], request.get_data())
+    if request.method == "PUT":
+        status, text = BROKER.deliver(request.host.split(":")[0], request.url, request.get_data())
         response = Response(text, status=status)
     else:
         response = Response("not found", status=404)
     return response(environ, start_response)
+
+
+def _response_buckets_tls(ca: devtls.LocalCa) -> Any:
+    """TLS for the response listener: each response bucket's host name gets a certificate of
+    its own (by SNI, issued by the local CA), as S3 presents one for the name asked for."""
+    from .cloudformation.provisioners.custom import RESPONSE_HOST
+
+    context = ca.server_context()
+    issued = functools.cache(ca.server_context)
+
+    def choose(connection: Any, server_name: str | None, _: Any) -> None:
+        if server_name and RESPONSE_HOST.fullmatch(server_name):
+            connection.context = issued(server_name)
+
+    context.sni_callback = choose
+    return context
 
 
 class LocalAws:
@@ -142,7 +157,7 @@ class LocalAws:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ca = devtls.load_or_create(self.state_dir / "ca")
         responses = make_server(
-            self.host, 0, _responses_app, threaded=True, ssl_context=ca.server_context()
+            self.host, 0, _responses_app, threaded=True, ssl_context=_response_buckets_tls(ca)
         )
         dispatcher = DomainDispatcherApplication(create_backend_app)
         # moto finds a request's service by listing its own package directory, on every

@@ -18,6 +18,7 @@ import pytest
 from localaws.harness import LocalAwsHandle
 
 from tests.support.reliability import (
+    EXTERNAL_ID,
     IAM_PRODUCT,
     OUTAGE_REGION,
     QUEUE_ADDRESS_SERVICE_TIMEOUT,
@@ -54,7 +55,11 @@ def launcher(platform: Published, admin: Customer) -> Iterator[Launcher]:
     """The IAM product launched once, a key pair, and the Workers launches made from them."""
     catalog = admin.catalog(QUEUE_ADDRESS_SERVICE_TIMEOUT)
     iam = catalog.wait(
-        catalog.launch(IAM_PRODUCT, unique("iam"), {"AssumeRoleARN": VALOHAI_PRINCIPAL})
+        catalog.launch(
+            IAM_PRODUCT,
+            unique("iam"),
+            {"AssumeRoleARN": VALOHAI_PRINCIPAL, "ExternalId": EXTERNAL_ID},
+        )
     )
     assert iam.succeeded, iam.errors
     key_pair = unique("reliability-key")

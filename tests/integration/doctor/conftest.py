@@ -19,6 +19,7 @@ from localaws.harness import LocalAwsHandle
 
 from tests.support.common import publish_release
 from tests.support.doctor import (
+    EXTERNAL_ID,
     KEY_PAIR,
     QUEUE_ADDRESS,
     REGION,
@@ -73,7 +74,11 @@ def standin(local_aws: LocalAwsHandle) -> Iterator[StandIn]:
 def master_role(catalog: Catalog) -> Iterator[str]:
     """The IAM product (one per account), launched for the package."""
     outcome = catalog.wait(
-        catalog.launch(products.IAM.name, "doctor-iam", {"AssumeRoleARN": VALOHAI_PRINCIPAL})
+        catalog.launch(
+            products.IAM.name,
+            "doctor-iam",
+            {"AssumeRoleARN": VALOHAI_PRINCIPAL, "ExternalId": EXTERNAL_ID},
+        )
     )
     assert outcome.succeeded, outcome.errors
     yield outcome.outputs["ValohaiMasterRoleARN"]

@@ -207,12 +207,30 @@ def test_dns_does_not_point_at_the_elastic_ip(doctor: Any, setup: Launched) -> N
 def test_a_certificate_for_another_name(
     doctor: Any, fresh_certificate: QueuePort, queue_ca: trustme.CA
 ) -> None:
+    """Whoever answers with another name's certificate never receives the Redis password."""
     fresh_certificate.serve(queue_ca.issue_cert("someone-else.vqueue.net"))
+    observer = fresh_certificate.client()
+    before = auth_calls(observer)
     report = doctor()
     assert report.code == 1
-    assert report.failed() == ["port 63790 answers TLS with a valid certificate for QueueAddress"]
+    assert report.failed() == [
+        "port 63790 answers TLS with a valid certificate for QueueAddress",
+        "Redis AUTH with the secret's password answers PING",
+    ]
     assert "Hostname mismatch" in report.line("port 63790")
     assert "Let's Encrypt" in report.fix("port 63790")
+    assert "skipped: the password goes only to a server whose certificate names QueueAddress" in (
+        report.line("Redis AUTH")
+    )
+    assert "fix the TLS check above first" in report.fix("Redis AUTH")
+    # The server saw no AUTH from doctor (the observer's own connection authenticated before).
+    assert auth_calls(observer) == before
+
+
+def auth_calls(client: Any) -> int:
+    """AUTH commands the server has run since it started, from its command statistics."""
+    stats = client.info("commandstats").get("cmdstat_auth", {})
+    return int(stats.get("calls", 0))
 
 
 def test_a_certificate_near_expiry(

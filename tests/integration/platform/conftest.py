@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from localaws.harness import LocalAwsHandle, unique
 
 from tests.support.platform import (
+    EXTERNAL_ID,
     IAM_PRODUCT,
     RELEASE,
     SETUP_TOKEN,
@@ -95,7 +96,9 @@ def launches(end_user: EndUser) -> Iterator[list[Record]]:
 def iam_launch(platform: Published, end_user: EndUser) -> Iterator[Record]:
     """The IAM product launched by the end user (its role names are per account: one at a
     time), terminated after the test."""
-    record = end_user.provision(IAM_PRODUCT, None, {"AssumeRoleARN": VALOHAI_PRINCIPAL})
+    record = end_user.provision(
+        IAM_PRODUCT, None, {"AssumeRoleARN": VALOHAI_PRINCIPAL, "ExternalId": EXTERNAL_ID}
+    )
     assert record.status == "SUCCEEDED", record.errors
     yield record
     end_user.terminate(record)

@@ -11,6 +11,7 @@ from localaws.harness import LocalAwsHandle
 
 from tests.support.common import events_of
 from tests.support.platform import (
+    EXTERNAL_ID,
     IAM_PRODUCT,
     REGION,
     RELEASE,
@@ -107,7 +108,9 @@ def test_launch_update_to_a_new_release_terminate_and_launch_again(
     tmp_path: Path,
 ) -> None:
     # The IAM product, then the Workers product, each run as its launch role.
-    iam = end_user.provision(IAM_PRODUCT, RELEASE, {"AssumeRoleARN": VALOHAI_PRINCIPAL})
+    iam = end_user.provision(
+        IAM_PRODUCT, RELEASE, {"AssumeRoleARN": VALOHAI_PRINCIPAL, "ExternalId": EXTERNAL_ID}
+    )
     launches.append(iam)
     assert iam.status == "SUCCEEDED", iam.errors
     assert iam.detail["LaunchRoleArn"] == platform.outputs[IAM.launch_role_output]
@@ -185,7 +188,9 @@ def test_launch_update_to_a_new_release_terminate_and_launch_again(
 
     # Launching again in the same account: the same names, the retained data bucket adopted,
     # the Redis password secret left pending deletion taken back.
-    again_iam = end_user.provision(IAM_PRODUCT, None, {"AssumeRoleARN": VALOHAI_PRINCIPAL})
+    again_iam = end_user.provision(
+        IAM_PRODUCT, None, {"AssumeRoleARN": VALOHAI_PRINCIPAL, "ExternalId": EXTERNAL_ID}
+    )
     launches.append(again_iam)
     assert again_iam.status == "SUCCEEDED", again_iam.errors
     again = end_user.provision(

@@ -27,7 +27,9 @@ from localaws.harness import LocalAwsHandle, unique
 
 from tests.support.products import (
     EXTERNAL_ID,
+    FOREIGN_MASTER,
     KEY_PAIR,
+    MAINTENANCE_SSH,
     REGION,
     SETUP_TOKEN,
     VALOHAI_PRINCIPAL,
@@ -244,13 +246,15 @@ def setups(products: Products, existing_network: dict[str, str]) -> dict[str, Se
     """The setups the read-only tests look at, launched together (each takes seconds):
 
     - "reference": a new VPC in 2 AZs with every default a customer would leave;
-    - "three_azs": a new VPC in 3 AZs, maintenance SSH closed;
-    - "existing_vpc": the customer's own VPC and subnets.
+    - "three_azs": a new VPC in 3 AZs, maintenance SSH opened to one address;
+    - "existing_vpc": the customer's own VPC and subnets;
+    - "foreign_master": ValohaiMasterRoleARN naming another account's role.
     """
     variants: dict[str, dict[str, str | None]] = {
         "reference": {"Suffix": None, "RedisSecretName": None},
-        "three_azs": {"NumberOfAZs": "3", "MaintenanceSshCidr": ""},
+        "three_azs": {"NumberOfAZs": "3", "MaintenanceSshCidr": MAINTENANCE_SSH},
         "existing_vpc": dict(existing_network),
+        "foreign_master": {"ValohaiMasterRoleARN": FOREIGN_MASTER},
     }
     launched = {}
     for variant, overrides in variants.items():

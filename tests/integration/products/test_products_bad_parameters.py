@@ -16,13 +16,19 @@ from valohai_hybrid.local.standin import StandIn
     [
         pytest.param(
             {"ValohaiMasterRoleARN": "arn:aws:iam::12345678901:role/ValohaiMaster"},
-            "Parameter ValohaiMasterRoleARN failed to satisfy constraint: must be an IAM role ARN",
+            "Parameter ValohaiMasterRoleARN failed to satisfy constraint: must be the output "
+            "ValohaiMasterRoleARN of the IAM product",
             id="account-id-too-short",
         ),
         pytest.param(
             {"ValohaiMasterRoleARN": "arn:aws:iam::123456789012:user/ValohaiMaster"},
             "such as arn:aws:iam::123456789012:role/ValohaiMaster",
             id="user-not-role",
+        ),
+        pytest.param(
+            {"ValohaiMasterRoleARN": "arn:aws:iam::123456789012:role/SomeoneElsesRole"},
+            "launch the IAM product first",
+            id="another-role",
         ),
         pytest.param(
             {"QueueAddress": "https://acme.vqueue.net"},
@@ -42,13 +48,35 @@ from valohai_hybrid.local.standin import StandIn
         ),
         pytest.param(
             {"ValohaiEgressCidr": "34.248.245.191"},
-            "Parameter ValohaiEgressCidr failed to satisfy constraint: must be an IPv4 CIDR block",
+            "Parameter ValohaiEgressCidr failed to satisfy constraint: must be one public IPv4 "
+            "address or range of /16 or narrower",
             id="cidr-without-prefix",
         ),
         pytest.param(
             {"MaintenanceSshCidr": "3.251.38.215/33"},
-            "Parameter MaintenanceSshCidr failed to satisfy constraint: must be empty or an IPv4",
+            "Parameter MaintenanceSshCidr failed to satisfy constraint: must be empty (port 22 "
+            "closed, the default) or one public IPv4 address",
             id="cidr-prefix-too-long",
+        ),
+        *(
+            pytest.param(
+                {parameter: value},
+                f"Parameter {parameter} failed to satisfy constraint: must be",
+                id=f"{parameter}-{value}",
+            )
+            for parameter in ("ValohaiEgressCidr", "MaintenanceSshCidr")
+            for value in (
+                "0.0.0.0/0",
+                "34.0.0.0/8",
+                "34.248.0.0/15",
+                "10.0.0.0/16",
+                "192.168.1.10/32",
+                "169.254.169.254/32",
+                "100.64.0.1/32",
+                "127.0.0.1/32",
+                "203.0.113.9/32",
+                "224.0.0.1/32",
+            )
         ),
         pytest.param(
             {"NumberOfAZs": "7"},

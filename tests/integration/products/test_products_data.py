@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.support.products import (
+    FOREIGN_MASTER,
     REGION,
     Aws,
     Setup,
@@ -142,9 +143,37 @@ def test_valohai_master_gets_the_bucket_and_the_multipart_role(
         resource = f"arn:aws:s3:::{bucket}" + ("" if action == "s3:ListBucket" else "/x")
         assert allowed([access], action, resource), action
         assert not allowed([access], action, "arn:aws:s3:::another-bucket/x"), action
+    # Nothing that changes the bucket itself: its policy, its public access block, its
+    # encryption, its CORS rules, its existence.
+    for action in (
+        "s3:PutBucketPolicy",
+        "s3:DeleteBucketPolicy",
+        "s3:PutBucketPublicAccessBlock",
+        "s3:PutEncryptionConfiguration",
+        "s3:PutBucketCORS",
+        "s3:PutBucketAcl",
+        "s3:PutLifecycleConfiguration",
+        "s3:DeleteBucket",
+        "s3:PutBucketOwnershipControls",
+    ):
+        assert not allowed([access], action, f"arn:aws:s3:::{bucket}"), action
     assert allowed([access], "sts:AssumeRole", setup.outputs["MultipartRoleArn"])
     assert [r for s in access["Statement"] for r in as_list(s["Resource"])] == [
         f"arn:aws:s3:::{bucket}",
         f"arn:aws:s3:::{bucket}/*",
         setup.outputs["MultipartRoleArn"],
     ]
+
+
+def test_the_multipart_role_trusts_this_accounts_valohai_master_whatever_the_launch_said(
+    aws: Aws, setups: dict[str, Setup]
+) -> None:
+    foreign = setups["foreign_master"]
+    iam = aws("iam")
+    role_name = foreign.outputs["MultipartRoleArn"].rsplit("/", 1)[-1]
+    [trust] = iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]["Statement"]
+    assert foreign.parameters["ValohaiMasterRoleARN"] == FOREIGN_MASTER
+    assert trust["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:role/ValohaiMaster"}
+    # Its bucket access goes to this account's ValohaiMaster too.
+    policies = iam.list_role_policies(RoleName="ValohaiMaster")["PolicyNames"]
+    assert foreign.outputs["DataBucketName"] in policies

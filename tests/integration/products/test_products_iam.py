@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -114,47 +113,65 @@ def test_valohai_master_is_trusted_by_valohais_principal_with_the_external_id(
     assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}
     assert outputs_of(iam_setup)["ValohaiMasterRoleARN"] == role["Arn"]
     assert role["Arn"] == f"arn:aws:iam::{ACCOUNT}:role/ValohaiMaster"
-    assert outputs_of(iam_setup)["ExternalIdRequired"] == "true"
     assert resource_tags(role.get("Tags")) == {"valohai": "1"}
 
 
-@pytest.fixture
-def without_external_id(aws: Aws, iam_setup: dict[str, Any], release: Release) -> Iterator[Any]:
-    """The IAM stack updated to ExternalId "" (Valohai gave none), and set back afterwards."""
+@pytest.mark.parametrize(
+    ("values", "parameter", "fix"),
+    [
+        ({"AssumeRoleARN": VALOHAI_PRINCIPAL}, "ExternalId", "must have values"),
+        (
+            {"AssumeRoleARN": VALOHAI_PRINCIPAL, "ExternalId": ""},
+            "ExternalId",
+            "if you have none, ask your Valohai contact for one",
+        ),
+        (
+            {"AssumeRoleARN": VALOHAI_PRINCIPAL, "ExternalId": "x"},
+            "ExternalId",
+            "2-1224 letters, digits",
+        ),
+        (
+            {"AssumeRoleARN": "arn:aws:iam::905675611115:root", "ExternalId": EXTERNAL_ID},
+            "AssumeRoleARN",
+            "ask Valohai for the principal's own ARN",
+        ),
+    ],
+    ids=["no-external-id", "empty-external-id", "one-character", "whole-account"],
+)
+def test_valohai_master_cannot_be_trusted_without_an_external_id_or_by_a_whole_account(
+    aws: Aws,
+    iam: Any,
+    iam_setup: dict[str, Any],
+    release: Release,
+    values: dict[str, str],
+    parameter: str,
+    fix: str,
+) -> None:
+    """Neither a new IAM stack nor an update of the existing one gets past the parameters."""
     cloudformation = aws("cloudformation")
-
-    def update(external_id: str) -> dict[str, Any]:
+    before = trust(iam, "ValohaiMaster")
+    with pytest.raises(ClientError) as refused:
+        cloudformation.create_stack(
+            StackName="valohai-iam-weak-trust",
+            TemplateURL=release.iam_template_url,
+            Parameters=parameter_list(values),
+            Capabilities=["CAPABILITY_NAMED_IAM"],
+        )
+    with pytest.raises(ClientError) as update_refused:
         cloudformation.update_stack(
             StackName=iam_setup["StackId"],
             TemplateURL=release.iam_template_url,
-            Parameters=parameter_list(
-                {"AssumeRoleARN": VALOHAI_PRINCIPAL, "ExternalId": external_id}
-            ),
+            Parameters=parameter_list(values),
             Capabilities=["CAPABILITY_NAMED_IAM"],
         )
-        description = aws.wait(iam_setup["StackId"])
-        assert description["StackStatus"] == "UPDATE_COMPLETE", description.get("StackStatusReason")
-        return description
 
-    yield update("")
-    update(EXTERNAL_ID)
-
-
-def test_without_an_external_id_the_trust_has_no_condition_and_the_role_stays(
-    iam: Any, iam_setup: dict[str, Any], without_external_id: dict[str, Any]
-) -> None:
-    before = outputs_of(iam_setup)
-    [statement] = trust(iam, "ValohaiMaster")["Statement"]
-
-    assert statement == {
-        "Sid": "ValohaiAssumesThisRole",
-        "Effect": "Allow",
-        "Principal": {"AWS": VALOHAI_PRINCIPAL},
-        "Action": "sts:AssumeRole",
-    }
-    assert outputs_of(without_external_id)["ExternalIdRequired"] == "false"
-    # Changing the trust is an in-place update: the ARN Valohai has stays valid.
-    assert outputs_of(without_external_id)["ValohaiMasterRoleARN"] == before["ValohaiMasterRoleARN"]
+    for error in (refused.value.response["Error"], update_refused.value.response["Error"]):
+        assert error["Code"] == "ValidationError"
+        assert parameter in error["Message"]
+        assert fix in error["Message"]
+    with pytest.raises(ClientError, match="does not exist"):
+        cloudformation.describe_stacks(StackName="valohai-iam-weak-trust")
+    assert trust(iam, "ValohaiMaster") == before
 
 
 def test_valohai_master_has_exactly_the_permissions_of_the_reference(
@@ -314,7 +331,7 @@ def test_a_malformed_principal_arn_is_refused_before_anything_exists(
         cloudformation.create_stack(
             StackName="valohai-iam-malformed",
             TemplateURL=release.iam_template_url,
-            Parameters=parameter_list({"AssumeRoleARN": "905675611115"}),
+            Parameters=parameter_list({"AssumeRoleARN": "905675611115", "ExternalId": EXTERNAL_ID}),
             Capabilities=["CAPABILITY_NAMED_IAM"],
         )
 

@@ -16,6 +16,7 @@ from localaws.harness import unique
 
 from tests.support.common import eventually
 from tests.support.products import (
+    MAINTENANCE_SSH,
     REGION,
     Aws,
     Products,
@@ -254,7 +255,8 @@ GONE_WITH_THEIR_OWNER = {
 def deleted(aws: Aws, products: Products, standin: StandIn) -> Deleted:
     """A setup with data in its bucket, deleted; returned once the forwarder has reported the
     deletion to Valohai and removed the setup token."""
-    setup = products.deploy(unique("valohai-setup"))
+    # Maintenance SSH open, so its standalone ingress rule is among what goes.
+    setup = products.deploy(unique("valohai-setup"), MaintenanceSshCidr=MAINTENANCE_SSH)
     resources = stack_resources(aws("cloudformation"), setup.stack_id)
     key = "executions/0123/outputs/model.pkl"
     aws("s3").put_object(Bucket=setup.outputs["DataBucketName"], Key=key, Body=b"weights")

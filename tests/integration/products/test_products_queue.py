@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support.products import (
+    MAINTENANCE_SSH,
     REGION,
     SETUP_TOKEN,
     Aws,
@@ -76,7 +77,7 @@ def test_workers_group_accepts_nothing_and_reaches_everything(ec2: Any, setup: S
     assert resource_tags(group["Tags"]) == {"Name": "valohai-sg-workers", "valohai": "1"}
 
 
-def test_queue_group_lets_in_acme_redis_from_valohai_and_workers_and_maintenance_ssh(
+def test_queue_group_lets_in_acme_and_redis_from_valohai_and_workers_and_no_ssh_by_default(
     ec2: Any, setup: Setup
 ) -> None:
     group_id = setup.outputs["QueueSecurityGroupId"]
@@ -88,19 +89,19 @@ def test_queue_group_lets_in_acme_redis_from_valohai_and_workers_and_maintenance
         ("tcp", 80, 80, "0.0.0.0/0"),
         ("tcp", 63790, 63790, "34.248.245.191/32"),
         ("tcp", 63790, 63790, setup.outputs["WorkerSecurityGroupId"]),
-        ("tcp", 22, 22, "3.251.38.215/32"),
     }
     assert all(rule[4] for rule in ingress), ingress
     assert {(r[0], r[3]) for r in rules(ec2, group_id, egress=True)} == {("-1", "0.0.0.0/0")}
     assert resource_tags(group["Tags"]) == {"Name": "valohai-sg-queue", "valohai": "1"}
 
 
-def test_maintenance_ssh_is_closed_when_its_source_is_empty(
+def test_maintenance_ssh_is_open_only_to_the_source_the_customer_gives(
     ec2: Any, setups: dict[str, Setup]
 ) -> None:
     ingress = rules(ec2, setups["three_azs"].outputs["QueueSecurityGroupId"], egress=False)
 
-    assert {rule[1] for rule in ingress} == {80, 63790}
+    assert {rule[1] for rule in ingress} == {80, 63790, 22}
+    assert {rule[3] for rule in ingress if rule[1] == 22} == {MAINTENANCE_SSH}
 
 
 def test_queue_machine_runs_current_ubuntu_with_imdsv2_and_an_encrypted_gp3_disk(

@@ -10,13 +10,17 @@ from types import ModuleType
 import boto3
 import pytest
 from localaws import devtls
+from localaws.lambda_runtime.bootstrap import route_hosts
 from moto import mock_aws
 
 from tests.support.functions import (
+    CLOUDFORMATION,
     OTHER_TOKEN,
+    RESPONSE_HOST,
     STACK_ID,
     TOKEN,
     AwsCalls,
+    CloudFormationView,
     Inbox,
     Logs,
     create_token_secret,
@@ -36,7 +40,7 @@ def local_ca(state_dir: Path) -> devtls.LocalCa:
 
 @pytest.fixture(autouse=True)
 def trust_local_ca(local_ca: devtls.LocalCa, monkeypatch: pytest.MonkeyPatch) -> None:
-    """crhelper's PUT and the notifier's POST trust the local CA the way Lambda code would.
+    """The answer's PUT and the notifier's POST trust the local CA the way Lambda code would.
 
     Only the local CA, not the bundle with the system's: the tests talk to local servers only,
     and loading a hundred system certificates for every connection would slow them down."""
@@ -45,9 +49,15 @@ def trust_local_ca(local_ca: devtls.LocalCa, monkeypatch: pytest.MonkeyPatch) ->
 
 @pytest.fixture(scope="session")
 def inbox(local_ca: devtls.LocalCa) -> Iterator[Inbox]:
-    server = Inbox(local_ca.server_context())
-    yield server
+    server = Inbox(local_ca.server_context(*devtls.LOCAL_HOSTS, RESPONSE_HOST))
+    with route_hosts({RESPONSE_HOST: ("127.0.0.1", server.port)}):
+        yield server
     server.close()
+
+
+@pytest.fixture
+def cloudformation(aws: None) -> CloudFormationView:
+    return CLOUDFORMATION
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +74,15 @@ def standin(standin_server: StandIn) -> StandIn:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
+    """moto, and CloudFormation's view of the Invoker's stacks (registered once mock_aws has
+    made its fresh default session, and before any other hook)."""
+    CLOUDFORMATION.resources.clear()
+    CLOUDFORMATION.known.clear()
+    CLOUDFORMATION.stacks.clear()
     with mock_aws():
+        events = boto3._get_default_session().events
+        for operation in ("DescribeStackResource", "DescribeStacks"):
+            events.register_first(f"before-call.cloudformation.{operation}", CLOUDFORMATION)
         yield
 
 

@@ -14,16 +14,40 @@ import pytest
 from localaws import devtls
 
 from bench.package_size import BUDGET_BYTES, FUNCTIONS, build_all, zipped_size
-from tests.support.functions import STACK_ID, Inbox
+from tests.support.functions import RESPONSE_HOST, STACK_ID, Inbox
 
 #: Runs in a fresh interpreter that sees the package first, then this environment (for boto3
 #: and moto, as the Lambda runtime provides boto3): prints where the libraries came from and
-#: what each handler answered.
+#: what each handler answered. CloudFormation's response host leads to the inbox, and
+#: CloudFormation reports each event's resource in progress while the handler runs.
 INVOKE = """
-import importlib, json, sys, time
+import importlib, json, socket, sys, time
 package, module, events = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+host, port = sys.argv[4], int(sys.argv[5])
 sys.path.insert(0, package)
+import boto3
 from moto import mock_aws
+
+resolve = socket.getaddrinfo
+socket.getaddrinfo = lambda name, *rest: resolve(
+    *(("127.0.0.1", port) if name == host else (name, rest[0])), *rest[1:]
+)
+current = {}
+
+def in_progress(params, **_):
+    class Http:
+        status_code = 200
+        headers = {}
+    detail = {
+        "StackId": current["StackId"],
+        "StackName": current["StackId"].split("/")[1],
+        "LogicalResourceId": current["LogicalResourceId"],
+        "ResourceStatus": current["RequestType"].upper() + "_IN_PROGRESS",
+        "LastUpdatedTimestamp": "2025-06-01T12:00:00Z",
+    }
+    if "PhysicalResourceId" in current:
+        detail["PhysicalResourceId"] = current["PhysicalResourceId"]
+    return Http(), {"StackResourceDetail": detail}
 
 class Context:
     function_name = "f"
@@ -37,12 +61,18 @@ class Context:
         return int((self.deadline - time.monotonic()) * 1000)
 
 with mock_aws():
+    boto3._get_default_session().events.register(
+        "before-call.cloudformation.DescribeStackResource", in_progress
+    )
     handler = importlib.import_module(f"valohai_cr.handlers.{module}").handler
-    results = [handler(event, Context()) for event in events]
+    results = []
+    for event in events:
+        current.update(event)
+        results.append(handler(event, Context()))
 print(json.dumps({
     "libraries": {
         name: sys.modules[name].__file__
-        for name in ("aws_lambda_powertools", "crhelper", "valohai_cr")
+        for name in ("aws_lambda_powertools", "valohai_cr")
         if name in sys.modules
     },
     "results": results,
@@ -91,7 +121,11 @@ def custom_resource_events(
 
 
 def invoke(
-    package: Path, module: str, events: list[dict[str, Any]], local_ca: devtls.LocalCa
+    package: Path,
+    module: str,
+    events: list[dict[str, Any]],
+    local_ca: devtls.LocalCa,
+    inbox: Inbox,
 ) -> dict[str, Any]:
     env = {
         **os.environ,
@@ -99,7 +133,17 @@ def invoke(
         "REDELIVERY_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/q",
     }
     run = subprocess.run(
-        [sys.executable, "-I", "-c", INVOKE, str(package), module, json.dumps(events)],
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            INVOKE,
+            str(package),
+            module,
+            json.dumps(events),
+            RESPONSE_HOST,
+            str(inbox.port),
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -131,7 +175,7 @@ def test_custom_resource_handlers_answer_from_their_package(
 ) -> None:
     events = custom_resource_events(inbox, resource_type, bad)
 
-    invoke(packages[function], FUNCTIONS[function], events, local_ca)
+    invoke(packages[function], FUNCTIONS[function], events, local_ca, inbox)
 
     [deleted] = [r.body for r in inbox.responses(events[0]["ResponseURL"])]
     [refused] = [r.body for r in inbox.responses(events[1]["ResponseURL"])]
@@ -141,7 +185,7 @@ def test_custom_resource_handlers_answer_from_their_package(
 
 
 def test_the_forwarder_and_the_consumer_work_from_their_packages(
-    packages: dict[str, Path], local_ca: devtls.LocalCa
+    packages: dict[str, Path], local_ca: devtls.LocalCa, inbox: Inbox
 ) -> None:
     status_change = {
         "id": "e1",
@@ -149,12 +193,15 @@ def test_the_forwarder_and_the_consumer_work_from_their_packages(
         "time": "2025-06-01T12:00:00Z",
         "detail": {"stack-id": STACK_ID, "status-details": {"status": "DELETE_COMPLETE"}},
     }
-    forwarded = invoke(packages["StackStatusFunction"], "stack_status", [status_change], local_ca)
+    forwarded = invoke(
+        packages["StackStatusFunction"], "stack_status", [status_change], local_ca, inbox
+    )
     consumed = invoke(
         packages["RedeliveryFunction"],
         "redelivery",
         [{"Records": [{"messageId": "m1", "body": "{"}]}],
         local_ca,
+        inbox,
     )
 
     assert forwarded["results"] == [{"outcome": "ignored: not a Valohai Hybrid setup stack"}]

@@ -270,7 +270,7 @@ def test_delete_after_a_create_that_never_answered_releases_what_it_claimed(
     invoke: Invoker, props: dict[str, Any], standin: StandIn
 ) -> None:
     """A Create cut off by its Lambda deadline after claiming the address answered FAILED with
-    a generated id (crhelper's timer): the rollback Delete still frees the address."""
+    a generated id (the timer's answer): the rollback Delete still frees the address."""
     invoke("Create", props)
 
     response = invoke("Delete", props, physical_id="valohai-setup_QueueAddress_ABCD1234")
@@ -358,7 +358,9 @@ def invoke_with_dns(aws_calls: AwsCalls, inbox: Inbox, redelivery_queue: str) ->
             notifier = notifier_from_environment(secrets, lambda: boto3.client("sqs"))
             return QueueAddressProvider(ssm(), notifier, resolver=dns, poll_interval=0.05)
 
-        resource = CustomResource(provider, runtime.logger("test-queue-address"))
+        resource = CustomResource(
+            provider, runtime.logger("test-queue-address"), cloudformation=runtime.cloudformation
+        )
         return Invoker(resource.handler, inbox, RESOURCE)
 
     return make

@@ -188,7 +188,7 @@ def test_delete_after_a_create_that_never_answered_removes_the_secret_it_made(
     invoke: Invoker,
 ) -> None:
     """A Create cut off by its Lambda deadline after making the secret answered FAILED with a
-    generated id (crhelper's timer): the rollback Delete still removes it, so that the name
+    generated id (the timer's answer): the rollback Delete still removes it, so that the name
     is free for the next launch."""
     arn = invoke("Create", {"RecoveryWindowInDays": "0"})["PhysicalResourceId"]
 

@@ -59,7 +59,11 @@ class LocalCloudFormationBackend(CloudFormationBackend):
         """Validate now, create in the background (the stack starts CREATE_IN_PROGRESS)."""
         self._check_new_name(name)
         plan = self.engine.plan(
-            template, dict(parameters), capabilities=capabilities, stack_name=name
+            template,
+            dict(parameters),
+            capabilities=capabilities,
+            stack_name=name,
+            role_arn=role_arn,
         )
         stack = self._new_stack(
             name,
@@ -89,7 +93,13 @@ class LocalCloudFormationBackend(CloudFormationBackend):
         self._check_updatable(stack)
         body = template if template is not None else stack.template_body
         supplied = self._supplied(stack, parameters, body)
-        plan = self.engine.plan(body, supplied, capabilities=capabilities, stack_name=stack.name)
+        plan = self.engine.plan(
+            body,
+            supplied,
+            capabilities=capabilities,
+            stack_name=stack.name,
+            role_arn=role_arn or stack.role_arn,
+        )
         if _same(stack.plan, plan) and (tags is None or tags == stack.tags):
             raise ValidationError("No updates are to be performed.")
         if tags is not None:
@@ -162,7 +172,11 @@ class LocalCloudFormationBackend(CloudFormationBackend):
         parent = self.get_stack(parent_id)
         name = f"{parent.name}-{logical_id}-{uuid.uuid4().hex[:12].upper()}"[:128]
         plan = self.engine.plan(
-            body, parameters, capabilities=parent.capabilities or None, stack_name=name
+            body,
+            parameters,
+            capabilities=parent.capabilities or None,
+            stack_name=name,
+            role_arn=parent.role_arn,
         )
         stack = self._new_stack(
             name,
@@ -186,7 +200,11 @@ class LocalCloudFormationBackend(CloudFormationBackend):
         stack = self.get_stack(stack_id)
         parent = self.get_stack(stack.parent_id or "")
         plan = self.engine.plan(
-            body, parameters, capabilities=parent.capabilities or None, stack_name=stack.name
+            body,
+            parameters,
+            capabilities=parent.capabilities or None,
+            stack_name=stack.name,
+            role_arn=parent.role_arn,
         )
         tags = {**parent.tags, **tags}
         if _same(stack.plan, plan) and tags == stack.tags:
@@ -235,6 +253,7 @@ class LocalCloudFormationBackend(CloudFormationBackend):
                 capabilities=capabilities,
                 stack_name=stack_name,
                 change_set=True,
+                role_arn=role_arn,
             )
             stack = self._new_stack(
                 stack_name,
@@ -254,7 +273,12 @@ class LocalCloudFormationBackend(CloudFormationBackend):
             body = template if template is not None else stack.template_body
             supplied = self._supplied(stack, parameters, body)
             plan = self.engine.plan(
-                body, supplied, capabilities=capabilities, stack_name=stack.name, change_set=True
+                body,
+                supplied,
+                capabilities=capabilities,
+                stack_name=stack.name,
+                change_set=True,
+                role_arn=role_arn or stack.role_arn,
             )
             changes = self._changes(stack, plan)
         else:

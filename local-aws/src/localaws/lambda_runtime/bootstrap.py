@@ -7,11 +7,16 @@ nothing from the server's environment leaks in; `sys.path` is exactly what the f
 stdin says (function code, layers, then the runtime's boto3), as in Lambda.
 
 Protocol, all on the process's own pipes:
-- stdin, one JSON object a line: first the set-up (`marker`, `sys_path`, `idle_exit_seconds`),
+- stdin, one JSON object a line: first the set-up (`marker`, `sys_path`, `idle_exit_seconds`,
+  `routes`),
   then one invocation a line (`request_id`, `deadline_ms`, `invoked_function_arn`, `event`).
 - stdout and stderr (one pipe): the function's log output, and after the init phase and after each
   invocation a line `<marker>{json}`. Because the result travels after the function's own output
   on the same pipe, everything the invocation printed has been read when its result arrives.
+
+`routes` is the environment's view of DNS: AWS host names the local AWS serves itself (such as
+CloudFormation's custom-resource response bucket), each resolved to a local address and port, so
+the function reaches them under the names AWS gives them, over HTTPS with their own certificate.
 
 The process exits at end of input, after a failed init, or after `idle_exit_seconds` without an
 event (a backstop for a server that went away without stopping it).
@@ -19,20 +24,43 @@ event (a backstop for a server that went away without stopping it).
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import importlib
 import json
 import logging
 import os
 import select
+import socket
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
 Handler = Callable[[Any, "LambdaContext"], Any]
+
+
+@contextlib.contextmanager
+def route_hosts(routes: Mapping[str, tuple[str, int] | list[Any]]) -> Iterator[None]:
+    """Resolve each host in `routes`, on the HTTPS port, to the (address, port) it names.
+
+    Everything that connects by name (http.client, urllib3, ssl's host name check) keeps the
+    name, so certificate verification still applies: only where the name leads changes."""
+    original = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        route = routes.get(host.lower()) if isinstance(host, str) else None
+        if route is not None and port in (443, "443", "https"):
+            return original(route[0], route[1], *args, **kwargs)
+        return original(host, port, *args, **kwargs)
+
+    socket.getaddrinfo = getaddrinfo
+    try:
+        yield
+    finally:
+        socket.getaddrinfo = original
 
 
 class LambdaContext:
@@ -69,7 +97,7 @@ class _RequestIdFilter(logging.Filter):
 
 
 def _configure_logging() -> _RequestIdFilter:
-    """A root handler like the one Lambda installs: libraries such as crhelper look for it."""
+    """A root handler like the one Lambda installs: libraries look for it."""
     request_filter = _RequestIdFilter()
     handler = logging.StreamHandler(sys.stdout)
     formatter = logging.Formatter(
@@ -194,6 +222,11 @@ def _next_request(idle_exit_seconds: float) -> dict[str, Any] | None:
 
 def main() -> int:
     setup = json.loads(sys.stdin.buffer.readline())
+    with route_hosts(setup.get("routes") or {}):
+        return _serve(setup)
+
+
+def _serve(setup: dict[str, Any]) -> int:
     marker = setup["marker"].encode()
     sys.path[:0] = setup["sys_path"]
     request_filter = _configure_logging()

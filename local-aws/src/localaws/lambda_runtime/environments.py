@@ -298,6 +298,13 @@ class _Exited(Exception):
     """The environment's process ended before answering."""
 
 
+def _routes(region: str) -> dict[str, tuple[str, int]]:
+    """The AWS host names the local AWS serves itself, for an environment in `region`."""
+    from localaws.cloudformation.provisioners.custom import routes
+
+    return routes(region)
+
+
 class _Worker:
     """One execution environment: a bootstrap process and a thread reading its output."""
 
@@ -323,6 +330,7 @@ class _Worker:
                 "marker": self._marker,
                 "sys_path": list(environment.sys_path),
                 "idle_exit_seconds": idle_exit_seconds,
+                "routes": _routes(environment.region),
             }
         )
 

@@ -32,11 +32,13 @@ class PlanningMixin(EngineBase):
         capabilities: Iterable[str] | None = None,
         stack_name: str = "",
         change_set: bool = False,
+        role_arn: str | None = None,
     ) -> Plan:
         """Everything CloudFormation checks before it accepts an operation.
 
         `capabilities` None skips the capability checks (nested stacks, internal callers);
         change sets may carry transforms without CAPABILITY_AUTO_EXPAND, stacks may not.
+        `role_arn` is the stack's service role: SSM-typed parameters are read with its rights.
         """
         template = parse(body)
         names = transforms(template)
@@ -46,7 +48,7 @@ class PlanningMixin(EngineBase):
         self._check_types(template)
         if capabilities is not None:
             check_capabilities(template, set(capabilities))
-        parameters = resolve(template.get("Parameters") or {}, supplied, self._lookups())
+        parameters = resolve(template.get("Parameters") or {}, supplied, self._lookups(role_arn))
         scope = Scope(
             parameters=parameters.values,
             pseudo=self._pseudo(stack_name or "stack", "stack-id"),
@@ -100,7 +102,7 @@ class PlanningMixin(EngineBase):
                 f"Template format error: Unrecognized resource types: [{', '.join(unknown)}]"
             )
 
-    def _lookups(self) -> Lookups:
+    def _lookups(self, role_arn: str | None = None) -> Lookups:
         from moto.ec2.models import ec2_backends
         from moto.ssm.models import ssm_backends
 
@@ -123,6 +125,8 @@ class PlanningMixin(EngineBase):
                 return False
 
         def ssm_parameter(name: str) -> str | None:
+            if role_arn:
+                self._check_role_reads_parameter(role_arn, name)
             try:
                 parameter = ssm.get_parameter(name)
             except Exception:  # ParameterNotFound
@@ -130,6 +134,34 @@ class PlanningMixin(EngineBase):
             return None if parameter is None else str(parameter.value)
 
         return Lookups(exists=exists, ssm_parameter=ssm_parameter)
+
+    def _check_role_reads_parameter(self, role_arn: str, name: str) -> None:
+        """CloudFormation reads an SSM-typed parameter as the stack's role, as AWS does: a role
+        without ssm:GetParameters on it fails the operation, naming the parameter only."""
+        from moto.iam.access_control import IAMPolicy, PermissionResult
+        from moto.iam.models import iam_backends
+
+        path = name if name.startswith("/") else f"/{name}"
+        owner = "" if path.startswith("/aws/service/") else self.account_id
+        resource = f"arn:{self.partition}:ssm:{self.region}:{owner}:parameter{path}"
+        iam = iam_backends[self.account_id][self.partition]
+        try:
+            role = iam.get_role_by_arn(role_arn)
+        except Exception:  # NoSuchEntity: a stack role that no longer exists reads nothing
+            documents: list[Any] = []
+        else:
+            documents = [*role.policies.values(), *role.managed_policies.values()]
+        results = {
+            IAMPolicy(document).is_action_permitted("ssm:GetParameters", resource)
+            for document in documents
+        }
+        if PermissionResult.DENIED in results or PermissionResult.PERMITTED not in results:
+            session = role_arn.rsplit("/", 1)[-1]
+            raise ValidationError(
+                f"User: arn:{self.partition}:sts::{self.account_id}:assumed-role/{session}/"
+                f"AWSCloudFormation is not authorized to perform: ssm:GetParameters on resource: "
+                f"{resource} because no identity-based policy allows the ssm:GetParameters action"
+            )
 
     @staticmethod
     def _check_rules(template: dict[str, Any], scope: Scope) -> None:

@@ -1,7 +1,9 @@
 """Custom resources with CloudFormation's semantics: invoke the function, wait for its answer.
 
 The engine sends the request to the ServiceToken's Lambda function (asynchronously, as
-CloudFormation does) with a ResponseURL on the local HTTPS listener, then waits up to the
+CloudFormation does) with a ResponseURL shaped as AWS shapes it: a presigned PUT to the
+region's response bucket (`response_host`), which the local HTTPS listener serves and the local
+Lambda environments resolve to it (`routes`); then it waits up to the
 resource's ServiceTimeout for exactly that request's response. The response is validated
 as CloudFormation validates it; every response received is kept, with the time from the request
 to the response, so tests can check that a provider answers exactly once and benchmarks can
@@ -11,12 +13,14 @@ measure how long it takes.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from moto.awslambda.models import lambda_backends
 
@@ -34,6 +38,30 @@ from .base import (
 MAX_RESPONSE_BYTES = 4096
 MAX_PHYSICAL_ID_BYTES = 1024
 DEFAULT_SERVICE_TIMEOUT = 3600
+#: Presigned URLs CloudFormation hands out are valid for two hours.
+RESPONSE_URL_SECONDS = 7200
+#: Any region's response bucket, in the virtual-hosted regional form AWS's URLs use.
+RESPONSE_HOST = re.compile(
+    r"cloudformation-custom-resource-response-[a-z0-9]+\.s3\.[a-z]{2}(-[a-z]+)+-[0-9]\.amazonaws\.com"
+)
+
+
+def response_host(region: str) -> str:
+    """CloudFormation's custom-resource response bucket in `region`, as its ResponseURLs name it
+    (the bucket is `cloudformation-custom-resource-response-<region without dashes>`)."""
+    bucket = f"cloudformation-custom-resource-response-{region.replace('-', '')}"
+    return f"{bucket}.s3.{region}.amazonaws.com"
+
+
+def routes(region: str) -> dict[str, tuple[str, int]]:
+    """Where the response bucket's name leads inside the local AWS: its HTTPS listener."""
+    base = get_config().response_url_base
+    if not base:
+        return {}
+    listener = urlsplit(base)
+    assert listener.hostname is not None
+    assert listener.port is not None
+    return {response_host(region): (listener.hostname, listener.port)}
 
 
 @dataclass
@@ -68,24 +96,31 @@ class ResponseBroker:
         self._pending: dict[str, _Pending] = {}
         self.received: list[ReceivedResponse] = []
 
-    def open(self, request: dict[str, Any]) -> tuple[str, _Pending]:
-        token = secrets.token_urlsafe(24)
+    def open(self, request: dict[str, Any], region: str) -> tuple[str, _Pending]:
+        """A presigned-style URL for `request`; its signature is the key it is matched by."""
+        if not get_config().response_url_base:
+            raise ProvisionError("the local AWS has no HTTPS response listener configured")
+        token = secrets.token_hex(32)
         pending = _Pending(request)
         with self._lock:
             self._pending[token] = pending
-        base = get_config().response_url_base
-        if not base:
-            raise ProvisionError("the local AWS has no HTTPS response listener configured")
-        return f"{base.rstrip('/')}/cfn-response/{token}", pending
+        key = quote(
+            f"{request['StackId']}|{request['LogicalResourceId']}|{request['RequestId']}", safe=""
+        )
+        query = (
+            f"X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires={RESPONSE_URL_SECONDS}"
+            f"&X-Amz-SignedHeaders=host&X-Amz-Signature={token}"
+        )
+        return f"https://{response_host(region)}/{key}?{query}", pending
 
-    def close(self, token_url: str) -> None:
+    def close(self, url: str) -> None:
         with self._lock:
-            self._pending.pop(token_url.rsplit("/", 1)[-1], None)
+            self._pending.pop(_signature(url), None)
 
-    def deliver(self, token: str, raw: bytes) -> tuple[int, str]:
-        """Called by the listener for `PUT /cfn-response/<token>`; returns (HTTP status, text)."""
+    def deliver(self, host: str, url: str, raw: bytes) -> tuple[int, str]:
+        """Called by the listener for a PUT to a response bucket; returns (HTTP status, text)."""
         with self._lock:
-            pending = self._pending.get(token)
+            pending = self._pending.get(_signature(url)) if RESPONSE_HOST.fullmatch(host) else None
         if pending is None:
             return 403, "AccessDenied: this response URL has expired or was never issued"
         seconds = time.monotonic() - pending.opened
@@ -108,6 +143,14 @@ class ResponseBroker:
                 pending.response, pending.problem = body, problem
                 pending.arrived.set()
         return 200, ""
+
+
+def _signature(url: str) -> str:
+    for pair in urlsplit(url).query.split("&"):
+        name, _, value = pair.partition("=")
+        if name == "X-Amz-Signature":
+            return value
+    return ""
 
 
 def _validate(raw: bytes, request: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
@@ -189,7 +232,7 @@ class CustomResourceProvisioner(Provisioner):
             request["PhysicalResourceId"] = physical_id
         if old_props is not None:
             request["OldResourceProperties"] = old_props
-        url, pending = BROKER.open(request)
+        url, pending = BROKER.open(request, ctx.region)
         request["ResponseURL"] = url
         try:
             from localaws.lambda_runtime import invoke

@@ -65,7 +65,10 @@ def test_an_unexpected_error_is_a_failed_answer_naming_it(inbox: Inbox, aws: Non
 
         update = delete = create
 
-    invoke = Invoker(CustomResource(Broken, runtime.logger("test-broken")).handler, inbox, RESOURCE)
+    resource = CustomResource(
+        Broken, runtime.logger("test-broken"), cloudformation=runtime.cloudformation
+    )
+    invoke = Invoker(resource.handler, inbox, RESOURCE)
 
     response = invoke("Create", {})
 
@@ -85,7 +88,7 @@ def test_debug_logging_never_shows_the_event_nor_aws_requests(
     assert logs.records()
     assert event["ResponseURL"] not in logs.text
     assert "SecretString" not in logs.text
-    chatty = ("crhelper", "botocore", "boto3", "urllib3")
+    chatty = ("botocore", "boto3", "urllib3")
     assert not [
         r
         for r in logs.records()

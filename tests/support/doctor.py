@@ -21,7 +21,7 @@ from typing import Any
 
 import trustme
 
-from tests import support
+from tests.support import common
 from valohai_hybrid.catalog import Outcome
 from valohai_hybrid.local.standin import StandIn
 
@@ -56,7 +56,7 @@ class QueuePort:
         self.password = password
         self.ca_bundle = directory / "ca.pem"
         ca.cert_pem.write_to_path(str(self.ca_bundle))
-        self.port = support.free_port()
+        self.port = common.free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.serve(ca.issue_cert(QUEUE_ADDRESS))
 
@@ -138,7 +138,7 @@ class QueuePort:
 
 
 def workers_parameters(master: str, standin: StandIn, suffix: str) -> dict[str, str]:
-    return support.workers_parameters(
+    return common.workers_parameters(
         master_role_arn=master,
         valohai_url=standin.url,
         setup_token=SETUP_TOKEN,

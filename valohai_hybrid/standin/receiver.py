@@ -20,6 +20,8 @@ from typing import Any
 from .verify import SignatureError, key_id, verify_request
 
 EVENTS_PATH = "/api/v0/hybrid-aws/events"
+#: The version of docs/valohai-event-contract.md this receiver implements.
+CONTRACT_VERSION = 2
 EVENT_TYPES = frozenset(
     {
         "setup.created",
@@ -244,4 +246,9 @@ def _parse(body: bytes, event_type: str, idempotency_key: str) -> tuple[str | No
         return "X-Valohai-Event-Type and X-Valohai-Idempotency-Key must equal type and id", {}
     if event_type not in EVENT_TYPES:
         return f"unknown event type {event_type!r}", {}
+    if event.get("version") != CONTRACT_VERSION:
+        return (
+            f"unsupported contract version {event.get('version')!r} (this is {CONTRACT_VERSION})",
+            {},
+        )
     return None, event

@@ -8,7 +8,7 @@ import boto3
 
 from valohai_cr import runtime
 from valohai_cr.delivery import Sender, Urllib3Transport
-from valohai_cr.notifier import SetupTokens
+from valohai_cr.notifier import SetupTokens, platform_key
 from valohai_cr.redelivery import QueueRecord, RedeliveryConsumer
 from valohai_cr.work import Work
 
@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 runtime.freeze_imports()
 
 logger = runtime.logger("valohai-redelivery")
+_secrets = boto3.client("secretsmanager", config=runtime.CLIENT_CONFIG)
 consumer = RedeliveryConsumer(
-    SetupTokens(boto3.client("secretsmanager", config=runtime.CLIENT_CONFIG)),
-    Sender(Urllib3Transport()),
+    SetupTokens(_secrets), Sender(Urllib3Transport()), platform_key(_secrets)
 )
 
 
@@ -31,6 +31,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[dic
             record["messageId"],
             (record.get("attributes") or {}).get("MessageGroupId"),
             record["body"],
+            int((record.get("attributes") or {}).get("ApproximateReceiveCount") or 1),
         )
         for record in event.get("Records", [])
     )

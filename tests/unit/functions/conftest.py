@@ -30,6 +30,7 @@ STACK_ID = f"{_STACKS}/valohai-setup/1b2c3d4e-0000-4000-8000-000000000001"
 OTHER_STACK_ID = f"{_STACKS}/other-setup/1b2c3d4e-0000-4000-8000-000000000002"
 TOKEN = "known-setup-token-0123456789abcdefghijklmnopqrstuvwxyz"
 OTHER_TOKEN = "another-setup-token-abcdefghijklmnopqrstuvwxyz0123456789"
+PLATFORM_KEY = "platform-redelivery-key-0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
 
 
 @dataclass
@@ -141,9 +142,20 @@ def standin(standin_server: StandIn) -> StandIn:
     return standin_server
 
 
+@pytest.fixture(autouse=True)
+def development_platform(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stand-in listens on 127.0.0.1: a platform published with AllowLoopbackValohaiApi."""
+    monkeypatch.setenv("ALLOW_LOOPBACK_VALOHAI_API", "true")
+
+
 @pytest.fixture
-def aws() -> Iterator[None]:
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto, with the platform's redelivery key (a secret of the platform stack) in it."""
     with mock_aws():
+        key = boto3.client("secretsmanager").create_secret(
+            Name="valohai-hybrid/redelivery-key-platform", SecretString=PLATFORM_KEY
+        )
+        monkeypatch.setenv("REDELIVERY_KEY_SECRET_ARN", key["ARN"])
         yield
 
 

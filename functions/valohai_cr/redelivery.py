@@ -8,6 +8,11 @@ retry comes one interval after the attempt that failed, as the contract says. Me
 message group (a setup) are handled in order: once one fails, the later ones of its group in the
 batch are reported failed untried, as Lambda requires of FIFO batches, so that none overtakes it.
 
+An event that fails on its last receipt (the queue's maxReceiveCount) is moved to the dead-letter
+queue by the consumer itself, so that the setup's later messages, received (and counted) with
+it, are handled rather than dead-lettered with it: a token deletion queued behind a final event
+Valohai never took still runs.
+
 Nothing in a message is trusted before its platform-key MAC is checked, and the token is found
 from the setup the message names (the secret tagged with its stack id), never from the message.
 A message that can never succeed (forged, malformed, refused by Valohai, or whose setup's token
@@ -17,8 +22,8 @@ is gone) is dropped with an error in the log rather than retried for a day.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from typing import NamedTuple
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, NamedTuple
 
 from valohai_cr.delivery import Outcome, Sender
 from valohai_cr.errors import PropertyError, ResourceFailure
@@ -33,6 +38,9 @@ from valohai_cr.notifier import (
 )
 from valohai_cr.work import Work
 
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
 log = logging.getLogger(__name__)
 
 
@@ -46,11 +54,35 @@ class QueueRecord(NamedTuple):
     receive_count: int = 1
 
 
+class DeadLetters:
+    """The redelivery queue's dead-letter queue, and the receipt on which an event goes there."""
+
+    def __init__(self, url: str, max_receive_count: int, make_client: Callable[[], SQSClient]):
+        self.max_receive_count = max_receive_count
+        self._url = url
+        self._make_client = make_client
+        self._client: SQSClient | None = None
+
+    def put(self, record: QueueRecord, work: Work) -> None:
+        if self._client is None:
+            self._client = self._make_client()
+        with work.step("moving an event given up on to the dead-letter queue"):
+            self._client.send_message(
+                QueueUrl=self._url,
+                MessageBody=record.body,
+                MessageGroupId=record.group or "ungrouped",
+                MessageDeduplicationId=record.message_id,
+            )
+
+
 class RedeliveryConsumer:
-    def __init__(self, tokens: SetupTokens, sender: Sender, key: PlatformKey) -> None:
+    def __init__(
+        self, tokens: SetupTokens, sender: Sender, key: PlatformKey, dead_letters: DeadLetters
+    ) -> None:
         self._tokens = tokens
         self._sender = sender
         self._key = key
+        self._dead_letters = dead_letters
 
     def consume(self, records: Iterable[QueueRecord], work: Work) -> list[str]:
         """Handle a batch in order; returns the ids of the messages to offer again."""
@@ -78,7 +110,14 @@ class RedeliveryConsumer:
             if record.receive_count <= 1:
                 log.info("Event queued just now: its first retry waits one interval", extra=extra)
                 return False
-            return self._redeliver(message, work)
+            try:
+                return self._redeliver(message, work)
+            except ResourceFailure as error:
+                if record.receive_count < self._dead_letters.max_receive_count:
+                    raise
+                self._dead_letters.put(record, work)
+                log.error("Gave up on an event, moved to the dead-letter queue: %s", error)
+                return True
         except ForgedMessage as error:
             log.error("Dropped a message the platform did not write: %s", error, extra=extra)
             return True

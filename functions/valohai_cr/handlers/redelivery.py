@@ -8,8 +8,8 @@ import boto3
 
 from valohai_cr import runtime
 from valohai_cr.delivery import Sender, Urllib3Transport
-from valohai_cr.notifier import SetupTokens, platform_key
-from valohai_cr.redelivery import QueueRecord, RedeliveryConsumer
+from valohai_cr.notifier import SetupTokens, platform_key, platform_setting
+from valohai_cr.redelivery import DeadLetters, QueueRecord, RedeliveryConsumer
 from valohai_cr.work import Work
 
 if TYPE_CHECKING:
@@ -20,7 +20,14 @@ runtime.freeze_imports()
 logger = runtime.logger("valohai-redelivery")
 _secrets = boto3.client("secretsmanager", config=runtime.CLIENT_CONFIG)
 consumer = RedeliveryConsumer(
-    SetupTokens(_secrets), Sender(Urllib3Transport()), platform_key(_secrets)
+    SetupTokens(_secrets),
+    Sender(Urllib3Transport()),
+    platform_key(_secrets),
+    DeadLetters(
+        platform_setting("REDELIVERY_DEAD_LETTER_QUEUE_URL"),
+        int(platform_setting("REDELIVERY_MAX_RECEIVE_COUNT")),
+        lambda: boto3.client("sqs", config=runtime.CLIENT_CONFIG),
+    ),
 )
 
 

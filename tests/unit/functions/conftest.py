@@ -156,6 +156,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             Name="valohai-hybrid/redelivery-key-platform", SecretString=PLATFORM_KEY
         )
         monkeypatch.setenv("REDELIVERY_KEY_SECRET_ARN", key["ARN"])
+        dead_letters = boto3.client("sqs").create_queue(
+            QueueName="valohai-redelivery-dlq.fifo", Attributes={"FifoQueue": "true"}
+        )["QueueUrl"]
+        monkeypatch.setenv("REDELIVERY_DEAD_LETTER_QUEUE_URL", dead_letters)
+        monkeypatch.setenv("REDELIVERY_MAX_RECEIVE_COUNT", "3")
         yield
 
 

@@ -57,6 +57,8 @@ class Attempt:
     idempotency_key: str
     status: int
     outcome: str
+    #: Which release sent it (the contract's User-Agent).
+    user_agent: str = ""
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,14 @@ class Receiver:
         def answer(status: int, outcome: str, payload: dict[str, Any], **extra: str) -> Answer:
             with self._lock:
                 self._attempts.append(
-                    Attempt(self._clock(), event_type, idempotency_key, status, outcome)
+                    Attempt(
+                        self._clock(),
+                        event_type,
+                        idempotency_key,
+                        status,
+                        outcome,
+                        headers.get("User-Agent") or "",
+                    )
                 )
             return status, payload, extra
 

@@ -3,6 +3,8 @@ stand-in for Valohai, and an HTTPS inbox standing in for CloudFormation's Respon
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib
 import io
 import json
@@ -192,11 +194,16 @@ def redelivery_queue(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def queued_messages(queue_url: str) -> list[dict[str, Any]]:
-    """Everything on the redelivery queue (received once, so a second call sees nothing new)."""
+    """What the messages on the redelivery queue carry, each checked to be sealed with the
+    platform key (received once, so a second call sees nothing new)."""
     sqs = boto3.client("sqs")
     messages: list[dict[str, Any]] = []
     while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
-        messages.extend(json.loads(m["Body"]) for m in batch)
+        for message in batch:
+            sealed = json.loads(message["Body"])
+            mac = hmac.new(PLATFORM_KEY.encode(), sealed["payload"].encode(), hashlib.sha256)
+            assert sealed["mac"] == mac.hexdigest()
+            messages.append(json.loads(sealed["payload"]))
     return messages
 
 

@@ -265,9 +265,7 @@ def test_the_failed_resources_of_the_last_operation_are_listed_root_cause_first(
     notifier = Notifier(
         SetupTokens(secrets),
         Sender(Urllib3Transport()),
-        RedeliveryQueue(
-            redelivery_queue, lambda: boto3.client("sqs"), platform_key(secrets)
-        ),
+        RedeliveryQueue(redelivery_queue, lambda: boto3.client("sqs"), platform_key(secrets)),
     )
     forwarder = StackStatusForwarder(cloudformation, SetupTokens(secrets), notifier)
 

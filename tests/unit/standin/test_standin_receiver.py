@@ -46,7 +46,7 @@ def signed(
 def event(
     event_type: str = "setup.created", key: str = "1" * 64, stack: str = STACK, **data: Any
 ) -> dict[str, Any]:
-    return {"version": 1, "id": key, "type": event_type, "stack": {"id": stack}, "data": data}
+    return {"version": 2, "id": key, "type": event_type, "stack": {"id": stack}, "data": data}
 
 
 @pytest.fixture
@@ -120,6 +120,7 @@ def test_a_changed_body_is_401(receiver: Receiver) -> None:
         (event(), {"X-Valohai-Event-Type": "setup.updated"}, "must equal type and id"),
         (event(), {"X-Valohai-Idempotency-Key": "2" * 64}, "must equal type and id"),
         (event("setup.exploded"), {}, "unknown event type"),
+        ({**event(), "version": 1}, {}, "unsupported contract version 1"),
     ],
 )
 def test_inconsistent_requests_are_400(

@@ -24,8 +24,8 @@ from conftest import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from valohai_cr import runtime
-from valohai_cr.lifecycle import CustomResource
 from valohai_cr.delivery import Sender, Urllib3Transport
+from valohai_cr.lifecycle import CustomResource
 from valohai_cr.notifier import (
     Notifier,
     RedeliveryQueue,

@@ -3,8 +3,10 @@
 Fed by the redelivery FIFO queue (an SQS event source reporting batch item failures). A message
 that is not delivered is reported as failed, so SQS offers it again after its visibility
 timeout (the redelivery interval), and moves it to the dead-letter queue after the queue's
-maxReceiveCount. An event's first receipt comes at once, so it is only put back: the first
-retry comes one interval after the attempt that failed, as the contract says. Messages of a
+maxReceiveCount. SQS hands a new message out at once, so an event received for the first time
+less than half an interval after it was queued is only put back: its first retry comes one
+interval after the attempt that failed, as the contract says (one that waited behind others of
+its setup that long is tried with them). Messages of a
 message group (a setup) are handled in order: once one fails, the later ones of its group in the
 batch are reported failed untried, as Lambda requires of FIFO batches, so that none overtakes it.
 
@@ -22,6 +24,7 @@ is gone) is dropped with an error in the log rather than retried for a day.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -52,6 +55,8 @@ class QueueRecord(NamedTuple):
     body: str
     #: SQS's ApproximateReceiveCount: 1 the first time the message is handed out.
     receive_count: int = 1
+    #: SQS's SentTimestamp, in Unix seconds: when it was queued.
+    sent_at: float = 0.0
 
 
 class DeadLetters:
@@ -77,12 +82,21 @@ class DeadLetters:
 
 class RedeliveryConsumer:
     def __init__(
-        self, tokens: SetupTokens, sender: Sender, key: PlatformKey, dead_letters: DeadLetters
+        self,
+        tokens: SetupTokens,
+        sender: Sender,
+        key: PlatformKey,
+        dead_letters: DeadLetters,
+        *,
+        interval: float,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._tokens = tokens
         self._sender = sender
         self._key = key
         self._dead_letters = dead_letters
+        self._interval = interval
+        self._clock = clock
 
     def consume(self, records: Iterable[QueueRecord], work: Work) -> list[str]:
         """Handle a batch in order; returns the ids of the messages to offer again."""
@@ -107,7 +121,7 @@ class RedeliveryConsumer:
                 if token_arn is not None:
                     self._tokens.delete(token_arn, work)
                 return True
-            if record.receive_count <= 1:
+            if self._just_queued(record):
                 log.info("Event queued just now: its first retry waits one interval", extra=extra)
                 return False
             try:
@@ -134,6 +148,9 @@ class RedeliveryConsumer:
             # One bad message must not stop the other setups: report it and carry on.
             log.exception("Unexpected error in redelivery", extra=extra)
             return False
+
+    def _just_queued(self, record: QueueRecord) -> bool:
+        return record.receive_count <= 1 and self._clock() - record.sent_at < self._interval / 2
 
     def _redeliver(self, redelivery: Redelivery, work: Work) -> bool:
         event = redelivery.event

@@ -28,6 +28,7 @@ consumer = RedeliveryConsumer(
         int(platform_setting("REDELIVERY_MAX_RECEIVE_COUNT")),
         lambda: boto3.client("sqs", config=runtime.CLIENT_CONFIG),
     ),
+    interval=float(platform_setting("REDELIVERY_INTERVAL_SECONDS")),
 )
 
 
@@ -39,6 +40,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[dic
             (record.get("attributes") or {}).get("MessageGroupId"),
             record["body"],
             int((record.get("attributes") or {}).get("ApproximateReceiveCount") or 1),
+            int((record.get("attributes") or {}).get("SentTimestamp") or 0) / 1000,
         )
         for record in event.get("Records", [])
     )

@@ -163,6 +163,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         )["QueueUrl"]
         monkeypatch.setenv("REDELIVERY_DEAD_LETTER_QUEUE_URL", dead_letters)
         monkeypatch.setenv("REDELIVERY_MAX_RECEIVE_COUNT", "3")
+        monkeypatch.setenv("REDELIVERY_INTERVAL_SECONDS", "30")
         yield
 
 

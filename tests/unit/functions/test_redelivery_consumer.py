@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,6 +102,20 @@ def test_the_first_retry_waits_one_redelivery_interval(
 
     assert result == {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in queued]}
     assert standin.receiver.attempts() == []
+
+
+def test_an_event_that_waited_behind_others_half_an_interval_is_tried_on_first_receipt(
+    consume: Any, queued: list[dict[str, Any]], standin: StandIn
+) -> None:
+    """It was queued while an older event of its setup was in flight: holding it back another
+    whole interval would only delay it (the platform's interval is 30 s here)."""
+    waited = [
+        {**m, "Attributes": {**m["Attributes"], "SentTimestamp": str(int(time.time() - 16) * 1000)}}
+        for m in queued
+    ]
+
+    assert consume(waited) == {"batchItemFailures": []}
+    assert len(standin.receiver.events()) == 2
 
 
 def test_redelivering_twice_is_harmless(

@@ -24,7 +24,7 @@ from valohai_hybrid.catalog import Catalog, Outcome
 from valohai_hybrid.localaws import control
 from valohai_hybrid.localaws.testing import FAKE_CREDENTIALS, LocalAwsHandle, unique
 from valohai_hybrid.publish import Published, PublishOptions, publish
-from valohai_hybrid.standin import StandIn
+from valohai_hybrid.standin import DEVELOPMENT_PLATFORM, StandIn
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
@@ -198,6 +198,7 @@ def publish_platform(aws: LocalAwsHandle, principal: str, **options: Any) -> Pub
                 sam=ROOT / ".tools" / "sam" / "bin" / "sam",
                 principals=[principal],
                 verbose=False,
+                parameters={**DEVELOPMENT_PLATFORM, **options.pop("parameters", {})},
                 **options,
             ),
             log=lambda _: None,

@@ -17,7 +17,7 @@ from typing import Any
 
 from valohai_hybrid.localaws.testing import LocalAwsHandle
 from valohai_hybrid.publish import Published, PublishOptions, publish
-from valohai_hybrid.standin import ReceivedEvent, StandIn
+from valohai_hybrid.standin import DEVELOPMENT_PLATFORM, ReceivedEvent, StandIn
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,7 +58,9 @@ def pointed_at(local_aws: LocalAwsHandle) -> Iterator[None]:
 def publish_release(
     local_aws: LocalAwsHandle, region: str, project_dir: Path = ROOT, **options: Any
 ) -> Published:
-    """`valohai-hybrid publish` (quietly) of `project_dir` against the local AWS."""
+    """`valohai-hybrid publish` (quietly) of `project_dir` against the local AWS, as a
+    development platform (its setups may report to the stand-in on 127.0.0.1)."""
+    options["parameters"] = {**DEVELOPMENT_PLATFORM, **options.get("parameters", {})}
     with pointed_at(local_aws):
         return publish(
             PublishOptions(

@@ -40,7 +40,7 @@ from . import publish
 from .catalog import Catalog, CatalogError, Outcome, StackEvents
 from .localaws.testing import FAKE_CREDENTIALS, LocalAwsHandle, running_local_aws
 from .progress import Display, Operation
-from .standin import StandIn
+from .standin import DEVELOPMENT_PLATFORM, StandIn
 from .standin.verify import key_id
 
 IAM_PRODUCT = "Valohai Hybrid IAM"
@@ -289,6 +289,8 @@ class Demo:
             region=self.options.region,
             sam=self.options.sam,
             verbose=False,
+            # The stand-in listens on 127.0.0.1: a development platform allows that.
+            parameters=DEVELOPMENT_PLATFORM,
             **choices,
         )
         stack = str(publish.samconfig(options)["stack_name"])

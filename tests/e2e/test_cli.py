@@ -17,7 +17,7 @@ from cli_support import ROOT, cli
 
 from valohai_hybrid.localaws.testing import LocalAwsHandle
 from valohai_hybrid.publish import Published, PublishOptions, publish
-from valohai_hybrid.standin import Fault, StandIn
+from valohai_hybrid.standin import DEVELOPMENT_PLATFORM, Fault, StandIn
 
 # A region no other test package uses: the platform's names are fixed per account and region.
 REGION = "ca-central-1"
@@ -72,6 +72,7 @@ def platform(local_aws: LocalAwsHandle, admin: dict[str, str]) -> Iterator[Publi
                 principals=[admin["ADMIN_ARN"]],
                 sam=ROOT / ".tools" / "sam" / "bin" / "sam",
                 verbose=False,
+                parameters=DEVELOPMENT_PLATFORM,
             ),
             log=lambda _: None,
         )

@@ -5,6 +5,8 @@ CloudFormation's view of the stacks whose requests the Invoker sends."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib
 import io
 import json
@@ -35,6 +37,7 @@ OTHER_STACK_ID = f"{_STACKS}/other-setup/1b2c3d4e-0000-4000-8000-000000000002"
 RESPONSE_HOST = "cloudformation-custom-resource-response-euwest1.s3.eu-west-1.amazonaws.com"
 TOKEN = "known-setup-token-0123456789abcdefghijklmnopqrstuvwxyz"
 OTHER_TOKEN = "another-setup-token-abcdefghijklmnopqrstuvwxyz0123456789"
+PLATFORM_KEY = "platform-redelivery-key-0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
 
 
 @dataclass
@@ -225,10 +228,17 @@ def standin(standin_server: StandIn) -> StandIn:
     return standin_server
 
 
+@pytest.fixture(autouse=True)
+def development_platform(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stand-in listens on 127.0.0.1: a platform published with AllowLoopbackValohaiApi."""
+    monkeypatch.setenv("ALLOW_LOOPBACK_VALOHAI_API", "true")
+
+
 @pytest.fixture
-def aws() -> Iterator[None]:
-    """moto, and CloudFormation's view of the Invoker's stacks (registered once mock_aws has
-    made its fresh default session, and before any other hook)."""
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto with the platform's redelivery key (a secret of the platform stack) in it, and
+    CloudFormation's view of the Invoker's stacks (registered once mock_aws has made its fresh
+    default session, and before any other hook)."""
     CLOUDFORMATION.resources.clear()
     CLOUDFORMATION.known.clear()
     CLOUDFORMATION.stacks.clear()
@@ -236,6 +246,16 @@ def aws() -> Iterator[None]:
         events = boto3._get_default_session().events
         for operation in ("DescribeStackResource", "DescribeStacks"):
             events.register_first(f"before-call.cloudformation.{operation}", CLOUDFORMATION)
+        key = boto3.client("secretsmanager").create_secret(
+            Name="valohai-hybrid/redelivery-key-platform", SecretString=PLATFORM_KEY
+        )
+        monkeypatch.setenv("REDELIVERY_KEY_SECRET_ARN", key["ARN"])
+        dead_letters = boto3.client("sqs").create_queue(
+            QueueName="valohai-redelivery-dlq.fifo", Attributes={"FifoQueue": "true"}
+        )["QueueUrl"]
+        monkeypatch.setenv("REDELIVERY_DEAD_LETTER_QUEUE_URL", dead_letters)
+        monkeypatch.setenv("REDELIVERY_MAX_RECEIVE_COUNT", "3")
+        monkeypatch.setenv("REDELIVERY_INTERVAL_SECONDS", "30")
         yield
 
 
@@ -267,11 +287,16 @@ def redelivery_queue(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def queued_messages(queue_url: str) -> list[dict[str, Any]]:
-    """Everything on the redelivery queue (received once, so a second call sees nothing new)."""
+    """What the messages on the redelivery queue carry, each checked to be sealed with the
+    platform key (received once, so a second call sees nothing new)."""
     sqs = boto3.client("sqs")
     messages: list[dict[str, Any]] = []
     while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
-        messages.extend(json.loads(m["Body"]) for m in batch)
+        for message in batch:
+            sealed = json.loads(message["Body"])
+            mac = hmac.new(PLATFORM_KEY.encode(), sealed["payload"].encode(), hashlib.sha256)
+            assert sealed["mac"] == mac.hexdigest()
+            messages.append(json.loads(sealed["payload"]))
     return messages
 
 

@@ -61,6 +61,14 @@ ENVIRONMENT = {
     "AWS_CONFIG_FILE": os.devnull,
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
     "REDELIVERY_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/valohai-redelivery",
+    "REDELIVERY_KEY_SECRET_ARN": (
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:redelivery-key-AbCdEf"
+    ),
+    "REDELIVERY_DEAD_LETTER_QUEUE_URL": (
+        "https://sqs.eu-west-1.amazonaws.com/123456789012/valohai-redelivery-dlq"
+    ),
+    "REDELIVERY_MAX_RECEIVE_COUNT": "120",
+    "REDELIVERY_INTERVAL_SECONDS": "720",
 }
 
 

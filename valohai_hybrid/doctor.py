@@ -443,6 +443,16 @@ def _notification(clients: Callable[[str], Any], setup: Setup) -> Check:
     delivery = setup.output("ValohaiNotificationDelivery")
     if delivery == "delivered":
         return Check(name, True, "last hand-off: delivered")
+    if delivery == "unchanged":
+        return Check(name, True, "last hand-off: unchanged by the last update (nothing to send)")
+    if delivery == "rejected":
+        return Check(
+            name,
+            False,
+            "last hand-off: rejected by Valohai (a final answer: it is not sent again)",
+            "check ValohaiApiUrl and the setup token with Valohai, then update the stack with "
+            "a hand-off change to send it again",
+        )
     if delivery != "queued":
         return Check(
             name,

@@ -7,6 +7,7 @@ Retries: connection errors, timeouts, 408, 429 and 5xx, with exponential backoff
 from __future__ import annotations
 
 import ipaddress
+import os
 import random
 import re
 import time
@@ -30,6 +31,14 @@ MIN_ATTEMPT_TIME = 0.2
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
 _LOOPBACK_NAMES = ("localhost",)
+#: Set to "true" by the platform stack's AllowLoopbackValohaiApi (development only).
+LOOPBACK_ENV = "ALLOW_LOOPBACK_VALOHAI_API"
+MAX_HOST_LENGTH = 253
+#: Labels of 1-63 letters, digits and inner hyphens; at least two, the last starting with a
+#: letter (a top-level domain: never an IP address, never a bare intranet name).
+_DNS_NAME = re.compile(
+    r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE
+)
 
 
 class Outcome(StrEnum):
@@ -47,9 +56,10 @@ class Delivery(NamedTuple):
 
 
 class Response(NamedTuple):
+    """What the sender uses of an answer: never its body, which is not ours to pass on."""
+
     status: int
     retry_after: str | None
-    text: str
 
 
 class TransportError(Exception):
@@ -86,19 +96,76 @@ class Urllib3Transport:
             )
         except urllib3.exceptions.HTTPError as error:
             raise TransportError(_transport_message(error, timeout)) from error
-        text = response.data[:300].decode("utf-8", "replace")
-        return Response(response.status, response.headers.get("Retry-After"), _one_line(text))
+        return Response(response.status, response.headers.get("Retry-After"))
 
 
 def events_url(api_url: str) -> str:
-    """The events endpoint under `api_url`; https only, plain http only for a loopback host."""
-    expected = "an https:// URL such as https://app.valohai.com (http only for localhost)"
+    """The events endpoint under `api_url`, refused when the URL cannot be Valohai's.
+
+    https only; a host that is a DNS name of valid labels (at most 253 characters) or a public
+    IP address literal; a port from 1 to 65535; no path, query, fragment or user. A loopback host
+    (plain http allowed) only where the platform allows it, for local development
+    (LOOPBACK_ENV): a function's own loopback is the Lambda runtime's, no customer's Valohai.
+    """
+    expected = "an https:// URL such as https://app.valohai.com"
     parts = urlsplit(api_url)
-    if not parts.hostname or parts.query or parts.fragment or parts.username:
-        raise PropertyError(f"ValohaiApiUrl must be {expected}, got {api_url!r}")
-    if parts.scheme != "https" and not (parts.scheme == "http" and _is_loopback(parts.hostname)):
-        raise PropertyError(f"ValohaiApiUrl must be {expected}, got {api_url!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise PropertyError(
+            f"ValohaiApiUrl must be {expected}; its port is not 1-65535: {_quoted(api_url)}"
+        ) from None
+    host = parts.hostname or ""
+    if (
+        not host
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+        or "@" in parts.netloc
+        or port == 0
+    ):
+        raise PropertyError(f"ValohaiApiUrl must be {expected}, with no path: {_quoted(api_url)}")
+    if _is_loopback(host):
+        if not _loopback_allowed():
+            raise PropertyError(
+                f"ValohaiApiUrl must be {expected}: {host} is this function's own loopback "
+                "address, which only a development platform allows"
+            )
+        if parts.scheme not in ("https", "http"):
+            raise PropertyError(f"ValohaiApiUrl must be {expected}, got {_quoted(api_url)}")
+    elif parts.scheme != "https":
+        raise PropertyError(f"ValohaiApiUrl must be {expected}, got {_quoted(api_url)}")
+    else:
+        problem = _host_problem(host)
+        if problem:
+            raise PropertyError(f"ValohaiApiUrl must be {expected}: {problem}")
     return api_url.rstrip("/") + EVENTS_PATH
+
+
+def _host_problem(host: str) -> str | None:
+    """Why `host` cannot be the Valohai API's, or None when it can."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if len(host) > MAX_HOST_LENGTH or not _DNS_NAME.fullmatch(host):
+            return (
+                f"{_quoted(host)} is not a public DNS name (labels of 1-63 letters, digits and "
+                "hyphens, at most 253 characters in all)"
+            )
+        return None
+    if not address.is_global or address.is_multicast:
+        return f"{host} is not a public address (private, link-local, reserved or internal)"
+    return None
+
+
+def _loopback_allowed() -> bool:
+    return os.environ.get(LOOPBACK_ENV, "") == "true"
+
+
+def _quoted(value: str, limit: int = 40) -> str:
+    """`value` quoted for a message, shortened: a 3,000-character host must not fill a Reason."""
+    return repr(value if len(value) <= limit else value[:limit] + "...")
 
 
 class Sender:
@@ -132,7 +199,8 @@ class Sender:
                 detail = str(error)
                 wait = self._backoff(attempts)
             else:
-                detail = f"HTTP {response.status}" + (f": {response.text}" if response.text else "")
+                # Only the status: the body is Valohai's text, not ours to show in stack events.
+                detail = f"HTTP {response.status}"
                 if 200 <= response.status < 300:
                     return Delivery(Outcome.DELIVERED, attempts, detail)
                 if not _retryable(response.status):
@@ -166,7 +234,8 @@ def _retryable(status: int) -> bool:
 
 
 def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES:
+    name = host.lower().rstrip(".")
+    if name in _LOOPBACK_NAMES or name.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

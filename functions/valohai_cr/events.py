@@ -9,15 +9,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from valohai_cr import PRODUCER
+from valohai_cr import __version__
 
-CONTRACT_VERSION = 1
+#: 2: one final event per setup; a 4xx other than 408/429 (401 too) is never retried; a Delete
+#: waits at most 5 s; setup.updated only for a changed hand-off.
+CONTRACT_VERSION = 2
+#: Set by the platform stack to the release it was published as (the first of its Releases).
+RELEASE_ENV = "VALOHAI_HYBRID_RELEASE"
 EVENTS_PATH = "/api/v0/hybrid-aws/events"
 
 _STACK_ARN = re.compile(
@@ -80,12 +85,18 @@ def build(
         "id": key,
         "type": event_type.value,
         "occurred_at": occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "producer": PRODUCER,
+        "producer": producer(),
         "stack": stack_of(stack_id),
         "data": dict(data),
     }
     serialised = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     return Event(event_type, key, serialised, stack_id)
+
+
+def producer() -> str:
+    """`valohai-hybrid-aws/<release>`: the release that sends, as the platform stack says (the
+    package's own version is the fallback, outside a published platform)."""
+    return f"valohai-hybrid-aws/{os.environ.get(RELEASE_ENV) or __version__}"
 
 
 def key_id(token: str) -> str:
@@ -103,7 +114,7 @@ def request_headers(event: Event, token: str, timestamp: int) -> dict[str, str]:
     """Every header of a delivery attempt; each attempt signs with its own timestamp."""
     return {
         "Content-Type": "application/json",
-        "User-Agent": PRODUCER,
+        "User-Agent": producer(),
         "X-Valohai-Event-Type": event.type.value,
         "X-Valohai-Idempotency-Key": event.key,
         "X-Valohai-Key-Id": key_id(token),

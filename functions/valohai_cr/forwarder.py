@@ -2,9 +2,10 @@
 
 Fed by an EventBridge rule on "CloudFormation Stack Status Change". A stack is a Valohai Hybrid
 setup when a setup-token secret carries its id (tag valohai-hybrid:stack-id); other stacks,
-nested stacks included, are ignored. After a setup's final event (DELETE_COMPLETE,
-ROLLBACK_COMPLETE) has been delivered, its token secret is force-deleted, behind whatever events
-of the setup still wait for redelivery: then nothing is left to sign.
+nested stacks included, are ignored. A setup has exactly one final event: ROLLBACK_COMPLETE
+for a launch that rolled back (its later DELETE_COMPLETE is not sent: the setup ended already),
+DELETE_COMPLETE otherwise. After it, whatever became of it, the token secret is force-deleted,
+behind whatever events of the setup still wait for redelivery: then nothing is left to sign.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ class StackStatusForwarder:
         token_arn = self._tokens.find(stack_id, work)
         if token_arn is None:
             return "ignored: not a Valohai Hybrid setup stack"
+        if status == "DELETE_COMPLETE" and self._rolled_back(stack_id, work):
+            return "ignored: the setup ended with its ROLLBACK_COMPLETE"
         api_url = self._api_url(stack_id, work)
         if api_url is None:
             return f"ignored: the stack has no valid {API_URL_PARAMETER} parameter"
@@ -100,7 +103,7 @@ class StackStatusForwarder:
             Destination(api_url, token_arn),
             work,
             Stakes.QUEUEABLE,
-            cleanup_token=status in FINAL_STATUSES,
+            final=status in FINAL_STATUSES,
         )
         return delivery.value
 
@@ -117,6 +120,19 @@ class StackStatusForwarder:
             log.error("Cannot forward the status of %s: %s", stack_id, error.reason)
             return None
         return api_url
+
+    def _rolled_back(self, stack_id: str, work: Work) -> bool:
+        """Whether the stack reached ROLLBACK_COMPLETE: then that was its final event."""
+        with work.step(f"reading the events of {stack_id}"):
+            pages = self._cloudformation.get_paginator("describe_stack_events").paginate(
+                StackName=stack_id, PaginationConfig={"MaxItems": 100 * MAX_EVENT_PAGES}
+            )
+            return any(
+                e.get("PhysicalResourceId") == stack_id
+                and e.get("ResourceStatus") == "ROLLBACK_COMPLETE"
+                for page in pages
+                for e in page.get("StackEvents", [])
+            )
 
     def _failed_resources(self, stack_id: str, work: Work) -> list[dict[str, str]]:
         """The resources that failed in the operation that just ended, oldest (root cause) first."""

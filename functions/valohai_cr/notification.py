@@ -19,7 +19,15 @@ from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomRes
 from valohai_cr.errors import PropertyError
 from valohai_cr.events import EventType, build, idempotency_key, stack_of
 from valohai_cr.names import dns_name
-from valohai_cr.notifier import Destination, Notifier, Policy, Stakes, destination_from, policy_from
+from valohai_cr.notifier import (
+    Delivery,
+    Destination,
+    Notifier,
+    Policy,
+    Stakes,
+    destination_from,
+    policy_from,
+)
 from valohai_cr.properties import Properties, shown
 from valohai_cr.resource import Result
 from valohai_cr.work import Work
@@ -138,6 +146,17 @@ class NotificationSettings(NamedTuple):
         return cls(destination, policy, handoff)
 
 
+def _old_handoff(event: CloudFormationCustomResourceEvent) -> dict[str, Any] | None:
+    """The hand-off the previous properties sent; None when they did not hold a valid one."""
+    raw = (event.old_resource_properties or {}).get("Handoff")
+    if not isinstance(raw, Mapping):
+        return None
+    try:
+        return parse_handoff(raw)
+    except PropertyError:
+        return None
+
+
 class NotificationProvider:
     def __init__(
         self, notifier: Notifier, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -158,6 +177,14 @@ class NotificationProvider:
         return self._send(EventType.SETUP_CREATED, stable_id, event, work)
 
     def update(self, event: CloudFormationCustomResourceEvent, work: Work) -> Result:
+        settings = NotificationSettings.parse(event.resource_properties)
+        if settings.handoff == _old_handoff(event):
+            # Only NotificationPolicy, ValohaiApiUrl or the token secret changed: Valohai
+            # already has this hand-off, and setup.updated means the hand-off changed.
+            log.info("The hand-off is unchanged: no setup.updated to send")
+            return Result(
+                event.physical_resource_id, {"EventId": "", "Delivery": Delivery.UNCHANGED.value}
+            )
         return self._send(EventType.SETUP_UPDATED, event.physical_resource_id, event, work)
 
     def delete(self, event: CloudFormationCustomResourceEvent, work: Work) -> Result:

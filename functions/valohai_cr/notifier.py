@@ -1,14 +1,18 @@
 """Notifying Valohai: the setup token, NotificationPolicy, and the durable redelivery path.
 
 An event that is not delivered in time is put on the redelivery queue (REDELIVERY_QUEUE_URL, a
-FIFO queue with one message group per setup) unsigned, with where to send it and which secret
-holds the token; the queue's consumer signs it afresh. What a failed delivery does to the
-CloudFormation operation is decided by `Stakes`.
+FIFO queue with one message group per setup) unsigned; the queue's consumer signs it afresh.
+A queue message is authenticated with the platform's own key (a secret of the platform stack,
+REDELIVERY_KEY_SECRET_ARN), because whoever can write to the queue would otherwise choose what
+a setup's token signs and where it goes; the consumer takes the token from the stack the
+message names, never from the message. What a failed delivery does to the CloudFormation
+operation is decided by `Stakes`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -35,9 +39,13 @@ DELIVERY_BUDGET = 30.0
 #: Time a delivery leaves unused, so that what it could not deliver can still be queued.
 QUEUEING_RESERVE = 1.0
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9._~-]{32,256}")
-#: 2: FIFO messages, each naming its setup (stack_id) and its kind (event or token_cleanup).
-MESSAGE_FORMAT = 2
+#: A Delete waits at most this long for Valohai (the contract says so): then it queues.
+ADVISORY_BUDGET = 5.0
+#: 3: FIFO messages, each naming its setup (stack_id) and its kind (event or token_cleanup),
+#: authenticated with the platform key (`payload` + `mac`).
+MESSAGE_FORMAT = 3
 REDELIVERY_QUEUE_ENV = "REDELIVERY_QUEUE_URL"
+REDELIVERY_KEY_ENV = "REDELIVERY_KEY_SECRET_ARN"
 
 
 class Policy(StrEnum):
@@ -73,7 +81,11 @@ class Delivery(StrEnum):
 
     DELIVERED = "delivered"
     QUEUED = "queued"
+    #: Valohai refused it definitively (401, 400, ...): the contract says not to retry.
+    REJECTED = "rejected"
     DROPPED = "dropped"
+    #: An update that changed nothing Valohai is told: nothing was sent.
+    UNCHANGED = "unchanged"
 
 
 class Destination(NamedTuple):
@@ -93,11 +105,10 @@ def message_group(stack_id: str) -> str:
 
 
 class Redelivery(NamedTuple):
-    """A queued event; `cleanup_token` deletes the token secret once this (final) event is in."""
+    """A queued event: the consumer signs it with the token of the setup `event.stack_id`."""
 
-    destination: Destination
+    api_url: str
     event: Event
-    cleanup_token: bool = False
 
     @property
     def group(self) -> str:
@@ -108,30 +119,25 @@ class Redelivery(NamedTuple):
         """The event's idempotency key: queueing the same event twice queues it once."""
         return self.event.key
 
-    def to_message(self) -> str:
-        return json.dumps(
-            {
-                "format": MESSAGE_FORMAT,
-                "kind": "event",
-                "api_url": self.destination.api_url,
-                "token_secret_arn": self.destination.token_secret_arn,
-                "stack_id": self.event.stack_id,
-                "event_type": self.event.type.value,
-                "idempotency_key": self.event.key,
-                "body": self.event.body.decode(),
-                "cleanup_token": self.cleanup_token,
-            }
-        )
+    def payload(self) -> dict[str, Any]:
+        return {
+            "kind": "event",
+            "api_url": self.api_url,
+            "stack_id": self.event.stack_id,
+            "event_type": self.event.type.value,
+            "idempotency_key": self.event.key,
+            "body": self.event.body.decode(),
+        }
 
 
 class TokenCleanup(NamedTuple):
-    """Deletes a setup's token secret, queued after its final event was delivered directly.
+    """Deletes a setup's token secret, queued right after its final event, whatever became of it.
 
-    In the setup's message group it runs only once every earlier message of the setup was
-    delivered or dead-lettered, so no queued event is left without a token to sign it."""
+    In the setup's message group it runs only once every earlier message of the setup (the
+    final event too, if it was queued) was delivered, refused or dead-lettered, so no queued
+    event is left without a token to sign it, and no token outlives its setup."""
 
     stack_id: str
-    token_secret_arn: str
 
     @property
     def group(self) -> str:
@@ -140,45 +146,81 @@ class TokenCleanup(NamedTuple):
     @property
     def deduplication_id(self) -> str:
         """Deterministic: a final event forwarded twice queues one cleanup."""
-        return hashlib.sha256(f"token-cleanup\n{self.token_secret_arn}".encode()).hexdigest()
+        return hashlib.sha256(f"token-cleanup\n{self.stack_id}".encode()).hexdigest()
 
-    def to_message(self) -> str:
-        return json.dumps(
-            {
-                "format": MESSAGE_FORMAT,
-                "kind": "token_cleanup",
-                "stack_id": self.stack_id,
-                "token_secret_arn": self.token_secret_arn,
-            }
-        )
+    def payload(self) -> dict[str, Any]:
+        return {"kind": "token_cleanup", "stack_id": self.stack_id}
 
 
 QueuedMessage = Redelivery | TokenCleanup
 
 
-def parse_message(message: str) -> QueuedMessage:
-    """Parse a redelivery queue message; ValueError says what is wrong with it."""
+class ForgedMessage(ValueError):
+    """A queue message the platform did not write: it is dropped, never acted on."""
+
+
+def seal(message: QueuedMessage, key: bytes) -> str:
+    """The queue message body: the payload and the platform key's HMAC-SHA256 over it."""
+    payload = json.dumps(message.payload(), sort_keys=True, separators=(",", ":"))
+    mac = hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
+    return json.dumps({"format": MESSAGE_FORMAT, "payload": payload, "mac": mac})
+
+
+def open_message(message: str, key: bytes) -> QueuedMessage:
+    """The message the platform sealed; ForgedMessage when the MAC does not match, ValueError
+    when it is otherwise unusable. Nothing of the payload is read before the MAC is checked."""
     try:
-        fields: dict[str, Any] = json.loads(message)
-        if fields.get("format") != MESSAGE_FORMAT:
-            raise ValueError(f"unsupported message format {fields.get('format')!r}")
+        outer = json.loads(message)
+        if not isinstance(outer, dict) or outer.get("format") != MESSAGE_FORMAT:
+            raise ForgedMessage("not a sealed redelivery message of the current format")
+        payload, mac = outer.get("payload"), outer.get("mac")
+        if not isinstance(payload, str) or not isinstance(mac, str):
+            raise ForgedMessage("no payload or no MAC")
+        expected = hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(mac.encode(), expected.encode()):
+            raise ForgedMessage("its MAC does not match the platform key")
+        fields: dict[str, Any] = json.loads(payload)
         stack_id = str(fields["stack_id"])
         if fields["kind"] == "token_cleanup":
-            return TokenCleanup(stack_id, str(fields["token_secret_arn"]))
+            return TokenCleanup(stack_id)
         if fields["kind"] != "event":
             raise ValueError(f"unknown message kind {fields['kind']!r}")
-        destination = Destination(str(fields["api_url"]), str(fields["token_secret_arn"]))
         event = Event(
             EventType(fields["event_type"]),
             str(fields["idempotency_key"]),
             str(fields["body"]).encode(),
             stack_id,
         )
-        return Redelivery(destination, event, bool(fields.get("cleanup_token", False)))
+        body = json.loads(event.body)
+        if (body["stack"]["id"], body["type"], body["id"]) != (stack_id, event.type, event.key):
+            raise ValueError("the event's stack, type or id differ from the message's")
+        return Redelivery(str(fields["api_url"]), event)
     except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as error:
         raise ValueError(
             f"malformed redelivery message: {type(error).__name__}: {error}"
         ) from error
+
+
+class PlatformKey:
+    """The platform stack's redelivery key (a secret only its functions read), read once."""
+
+    def __init__(self, secrets: SecretsManagerClient, secret_arn: str) -> None:
+        self._secrets = secrets
+        self._secret_arn = secret_arn
+        self._key: bytes | None = None
+
+    def get(self, work: Work) -> bytes:
+        if self._key is None:
+            with work.step("reading the platform's redelivery key"):
+                value = self._secrets.get_secret_value(SecretId=self._secret_arn)
+            key = value.get("SecretString", "").encode()
+            if len(key) < 32:
+                raise ResourceFailure(
+                    f"The platform's redelivery key {self._secret_arn} is shorter than 32 "
+                    "characters: update the platform stack to make a new one"
+                )
+            self._key = key
+        return self._key
 
 
 class SetupTokens:
@@ -230,19 +272,22 @@ class SetupTokens:
 class RedeliveryQueue:
     """The SQS FIFO queue the redelivery consumer reads; its client is made on first use.
 
-    One message group per setup keeps a setup's messages in order while other setups' go on."""
+    One message group per setup keeps a setup's messages in order while other setups' go on.
+    Every message is sealed with the platform key, which the consumer checks."""
 
-    def __init__(self, url: str, make_client: Callable[[], SQSClient]) -> None:
+    def __init__(self, url: str, make_client: Callable[[], SQSClient], key: PlatformKey) -> None:
         self._url = url
         self._make_client = make_client
+        self._key = key
         self._client: SQSClient | None = None
 
-    def put(self, message: QueuedMessage) -> None:
+    def put(self, message: QueuedMessage, work: Work) -> None:
+        body = seal(message, self._key.get(work))
         if self._client is None:
             self._client = self._make_client()
         self._client.send_message(
             QueueUrl=self._url,
-            MessageBody=message.to_message(),
+            MessageBody=body,
             MessageGroupId=message.group,
             MessageDeduplicationId=message.deduplication_id,
         )
@@ -261,9 +306,20 @@ class Notifier:
         work: Work,
         stakes: Stakes,
         *,
-        cleanup_token: bool = False,
+        final: bool = False,
     ) -> Delivery:
-        """Deliver now, or queue for redelivery; raise ResourceFailure when `stakes` say so."""
+        """Deliver now, or queue for redelivery; raise ResourceFailure when `stakes` say so.
+
+        After a `final` event (the setup's last) the setup token is retired, whatever became
+        of the event: behind it in the queue when it was queued."""
+        delivery = self._deliver(event, destination, work, stakes)
+        if final:
+            self._retire_token(event.stack_id, destination, work)
+        return delivery
+
+    def _deliver(
+        self, event: Event, destination: Destination, work: Work, stakes: Stakes
+    ) -> Delivery:
         what = f"{event.type.value} event"
         try:
             token = self._tokens.read(destination.token_secret_arn, work)
@@ -273,19 +329,23 @@ class Notifier:
             problem = error.reason
         else:
             budget = min(DELIVERY_BUDGET, work.remaining() - QUEUEING_RESERVE)
+            if stakes is Stakes.ADVISORY:
+                budget = min(budget, ADVISORY_BUDGET)
             result = self._sender.deliver(event, destination.api_url, token, work.limited(budget))
             if result.outcome is Outcome.DELIVERED:
                 log.info("Valohai accepted the %s", what, extra={"attempts": result.attempts})
-                if cleanup_token:
-                    self._retire_token(event.stack_id, destination, work)
                 return Delivery.DELIVERED
             rejected = result.outcome is Outcome.REJECTED
             verb = "rejected" if rejected else "did not accept"
             problem = f"Valohai {verb} the {what}: {result.detail}"
             if stakes is Stakes.REQUIRED or (rejected and stakes is Stakes.ACCEPTANCE):
                 raise ResourceFailure(problem)
+            if rejected:
+                # A definitive answer: sending the same request again gets the same one.
+                log.error("%s; not retrying it (a 4xx other than 408/429 is final)", problem)
+                return Delivery.REJECTED
         log.warning("%s; queueing it for redelivery", problem)
-        return self._enqueue(Redelivery(destination, event, cleanup_token), problem, stakes, work)
+        return self._enqueue(Redelivery(destination.api_url, event), problem, stakes, work)
 
     def _retire_token(self, stack_id: str, destination: Destination, work: Work) -> None:
         """Delete the setup's token after every event of the setup still waiting for redelivery.
@@ -295,10 +355,9 @@ class Notifier:
         queued, the token is deleted now all the same, at that risk: nothing else would ever
         retire it, and a setup's token must not outlive the setup as a credential that still
         signs."""
-        cleanup = TokenCleanup(stack_id, destination.token_secret_arn)
         try:
             with work.step("queueing the deletion of the setup token"):
-                self._queue.put(cleanup)
+                self._queue.put(TokenCleanup(stack_id), work)
         except ResourceFailure as error:
             log.warning(
                 "%s; deleting the setup token now: events of the setup still queued, if any, "
@@ -314,7 +373,7 @@ class Notifier:
     ) -> Delivery:
         try:
             with work.step(f"queueing the {redelivery.event.type.value} event for redelivery"):
-                self._queue.put(redelivery)
+                self._queue.put(redelivery, work)
         except ResourceFailure as error:
             if stakes is not Stakes.ADVISORY:
                 raise ResourceFailure(
@@ -351,9 +410,17 @@ def notifier_from_environment(
 ) -> Notifier:
     """The functions' notifier: urllib3 delivery, the queue named by REDELIVERY_QUEUE_URL
     (`sqs` makes its client on first use only: a delivery that works needs none)."""
-    url = os.environ.get(REDELIVERY_QUEUE_ENV, "")
-    if not url:
-        raise ResourceFailure(
-            f"{REDELIVERY_QUEUE_ENV} is not set: the platform stack sets it to its redelivery queue"
-        )
-    return Notifier(SetupTokens(secrets), Sender(Urllib3Transport()), RedeliveryQueue(url, sqs))
+    queue = RedeliveryQueue(platform_setting(REDELIVERY_QUEUE_ENV), sqs, platform_key(secrets))
+    return Notifier(SetupTokens(secrets), Sender(Urllib3Transport()), queue)
+
+
+def platform_setting(name: str) -> str:
+    """An environment variable the platform stack sets on its functions."""
+    value = os.environ.get(name, "")
+    if not value:
+        raise ResourceFailure(f"{name} is not set: the platform stack (template.yaml) sets it")
+    return value
+
+
+def platform_key(secrets: SecretsManagerClient) -> PlatformKey:
+    return PlatformKey(secrets, platform_setting(REDELIVERY_KEY_ENV))

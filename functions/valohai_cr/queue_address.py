@@ -160,15 +160,16 @@ class QueueAddressProvider:
     def create(self, event: CloudFormationCustomResourceEvent, work: Work) -> Result:
         settings = QueueAddressSettings.parse(event.resource_properties)
         record = self._claim(settings, event, work)
-        registered = False
         try:
             self._register(settings, event, work)
-            registered = True
             if settings.wait_for_dns:
                 self._wait_for_dns(settings, work)
         except ResourceFailure:
             # Undo here: the rollback Delete will not carry this address as its physical id.
-            self._release(record, settings.destination, event, work, deregister=registered)
+            # Deregistered even when the registration seemed to fail: Valohai may have accepted
+            # an attempt whose answer never came (or came too late), and deregistering a binding
+            # it does not have changes nothing.
+            self._release(record, settings.destination, event, work, deregister=True)
             raise
         return self._result(record)
 

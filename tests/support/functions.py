@@ -6,6 +6,8 @@ they use. The fixtures are in tests/unit/functions/conftest.py."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import json
 import threading
@@ -41,6 +43,9 @@ TOKEN = "known-setup-token-0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 OTHER_TOKEN = "another-setup-token-abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+PLATFORM_KEY = "platform-redelivery-key-0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
 
 
 @dataclass
@@ -200,11 +205,16 @@ def create_token_secret(stack_id: str, token: str) -> str:
 
 
 def queued_messages(queue_url: str) -> list[dict[str, Any]]:
-    """Everything on the redelivery queue (received once, so a second call sees nothing new)."""
+    """What the messages on the redelivery queue carry, each checked to be sealed with the
+    platform key (received once, so a second call sees nothing new)."""
     sqs = boto3.client("sqs")
     messages: list[dict[str, Any]] = []
     while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
-        messages.extend(json.loads(m["Body"]) for m in batch)
+        for message in batch:
+            sealed = json.loads(message["Body"])
+            mac = hmac.new(PLATFORM_KEY.encode(), sealed["payload"].encode(), hashlib.sha256)
+            assert sealed["mac"] == mac.hexdigest()
+            messages.append(json.loads(sealed["payload"]))
     return messages
 
 

@@ -438,9 +438,70 @@ def test_every_queue_is_encrypted_and_tls_only() -> None:
     assert all(q["Properties"]["SqsManagedSseEnabled"] is True for q in queues.values())
     (policy,) = resources("AWS::SQS::QueuePolicy").values()
     assert sorted(q["Ref"] for q in policy["Properties"]["Queues"]) == sorted(queues)
-    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    statement, *_ = policy["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Effect"] == "Deny"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_only_the_notifying_functions_may_queue_redeliveries() -> None:
+    """Whoever else can write to the redelivery queue (an identity policy granting sqs:*) is
+    denied by the queue; the consumer also drops what the platform key did not seal."""
+    (policy,) = resources("AWS::SQS::QueuePolicy").values()
+    [statement] = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s["Sid"] == "OnlyThePlatformQueuesRedeliveries"
+    ]
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == (
+        "Deny",
+        "*",
+        "sqs:SendMessage",
+    )
+    assert statement["Resource"] == {"Fn::GetAtt": ["RedeliveryQueue", "Arn"]}
+    allowed = statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    roles = {"QueueAddressRole", "NotificationRole", "StackStatusRole"}
+    assert sorted(a["Fn::GetAtt"][0] for a in allowed) == sorted(roles)
+    for logical_id, resource in resources("AWS::IAM::Role").items():
+        statements = resource["Properties"].get("Policies", [{}])[0].get("PolicyDocument", {})
+        sends = [
+            st
+            for st in statements.get("Statement", [])
+            if st.get("Action") == "sqs:SendMessage"
+            and st.get("Resource") == {"Fn::GetAtt": ["RedeliveryQueue", "Arn"]}
+        ]
+        assert bool(sends) == (logical_id in roles), logical_id
+
+
+def test_the_redelivery_key_is_the_platforms_own_and_only_its_functions_read_it() -> None:
+    key = TRANSLATED["Resources"]["RedeliveryKey"]
+    assert key["Type"] == "AWS::SecretsManager::Secret"
+    assert key["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+    readers = {
+        logical_id
+        for logical_id, resource in resources("AWS::IAM::Role").items()
+        for policy in resource["Properties"].get("Policies", [])
+        for st in policy["PolicyDocument"]["Statement"]
+        if st.get("Resource") == {"Ref": "RedeliveryKey"}
+    }
+    assert readers == {"QueueAddressRole", "NotificationRole", "StackStatusRole", "RedeliveryRole"}
+    for function in (
+        "QueueAddressFunction",
+        "NotificationFunction",
+        "StackStatusFunction",
+        "RedeliveryFunction",
+    ):
+        variables = _function(function)["Properties"]["Environment"]["Variables"]
+        assert variables["REDELIVERY_KEY_SECRET_ARN"] == {"Ref": "RedeliveryKey"}, function
+
+
+def test_the_functions_say_which_release_they_are_and_refuse_loopback_by_default() -> None:
+    for function in FUNCTIONS:
+        variables = _function(function)["Properties"]["Environment"]["Variables"]
+        assert variables["VALOHAI_HYBRID_RELEASE"] == {
+            "Fn::Select": [0, {"Fn::Split": [",", {"Ref": "Releases"}]}]
+        }, function
+        assert variables["ALLOW_LOOPBACK_VALOHAI_API"] == {"Ref": "AllowLoopbackValohaiApi"}
+    assert SOURCE["Parameters"]["AllowLoopbackValohaiApi"]["Default"] == "false"
 
 
 def test_only_launched_products_failures_and_deletions_reach_the_forwarder() -> None:

@@ -107,6 +107,8 @@ SAMPLES: dict[tuple[str, str], tuple[list[str], list[str]]] = {
             "https://localhost:8443",
             "http://127.0.0.1:8080",
             "http://localhost",
+            "https://127.0.0.1:65535",
+            "https://xn--bcher-kva.example:1",
         ],
         [
             "http://app.valohai.com",
@@ -115,6 +117,18 @@ SAMPLES: dict[tuple[str, str], tuple[list[str], list[str]]] = {
             "app.valohai.com",
             "ftp://app.valohai.com",
             "https://APP.valohai.com",
+            # Unusable: address literals other than loopback, ports out of range, bad names.
+            "https://10.0.0.5",
+            "https://169.254.169.254",
+            "https://192.168.1.1:8443",
+            "https://[::1]",
+            "https://app.valohai.com:99999",
+            "https://app.valohai.com:0",
+            "https://a..b",
+            "https://.valohai.com",
+            "https://intranet",
+            "https://" + "a" * 3000 + ".com",
+            "https://" + "a" * 64 + ".com",
         ],
     ),
     ("main.yml", "VpcId"): (

@@ -23,7 +23,7 @@ from localaws.harness import LocalAwsHandle, isolate_environment, running_local_
 
 from valohai_hybrid.catalog import Catalog
 from valohai_hybrid.checkout import ROOT
-from valohai_hybrid.local.standin import StandIn
+from valohai_hybrid.local.standin import DEVELOPMENT_PLATFORM, StandIn
 from valohai_hybrid.publish import Published, PublishOptions, build, find_sam, publish
 from valohai_hybrid.templates import load_template
 
@@ -105,8 +105,17 @@ def publish_options(
     **choices: Any,
 ) -> PublishOptions:
     """What `valohai-hybrid publish` is given for a local platform (quietly; sam: publish's
-    default, the project's .tools/sam, unless given)."""
-    return PublishOptions(project_dir=project_dir, region=region, sam=sam, verbose=False, **choices)
+    default, the project's .tools/sam, unless given): a development platform, whose setups may
+    report to the stand-in on 127.0.0.1, with `parameters` given over that."""
+    parameters = {**DEVELOPMENT_PLATFORM, **choices.pop("parameters", {})}
+    return PublishOptions(
+        project_dir=project_dir,
+        region=region,
+        sam=sam,
+        verbose=False,
+        parameters=parameters,
+        **choices,
+    )
 
 
 def function_packages(options: PublishOptions) -> dict[str, Path]:

@@ -8,8 +8,8 @@ import boto3
 
 from valohai_cr import runtime
 from valohai_cr.delivery import Sender, Urllib3Transport
-from valohai_cr.notifier import SetupTokens
-from valohai_cr.redelivery import QueueRecord, RedeliveryConsumer
+from valohai_cr.notifier import SetupTokens, platform_key, platform_setting
+from valohai_cr.redelivery import DeadLetters, QueueRecord, RedeliveryConsumer
 from valohai_cr.work import Work
 
 if TYPE_CHECKING:
@@ -18,9 +18,17 @@ if TYPE_CHECKING:
 runtime.freeze_imports()
 
 logger = runtime.logger("valohai-redelivery")
+_secrets = boto3.client("secretsmanager", config=runtime.CLIENT_CONFIG)
 consumer = RedeliveryConsumer(
-    SetupTokens(boto3.client("secretsmanager", config=runtime.CLIENT_CONFIG)),
+    SetupTokens(_secrets),
     Sender(Urllib3Transport()),
+    platform_key(_secrets),
+    DeadLetters(
+        platform_setting("REDELIVERY_DEAD_LETTER_QUEUE_URL"),
+        int(platform_setting("REDELIVERY_MAX_RECEIVE_COUNT")),
+        lambda: boto3.client("sqs", config=runtime.CLIENT_CONFIG),
+    ),
+    interval=float(platform_setting("REDELIVERY_INTERVAL_SECONDS")),
 )
 
 
@@ -31,6 +39,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[dic
             record["messageId"],
             (record.get("attributes") or {}).get("MessageGroupId"),
             record["body"],
+            int((record.get("attributes") or {}).get("ApproximateReceiveCount") or 1),
+            int((record.get("attributes") or {}).get("SentTimestamp") or 0) / 1000,
         )
         for record in event.get("Records", [])
     )

@@ -15,9 +15,11 @@ import pytest
 from botocore.exceptions import ClientError
 from localaws.harness import LocalAwsHandle, unique
 
+from tests.support.common import eventually
 from tests.support.platform import (
     EXTERNAL_ID,
     IAM_PRODUCT,
+    REGION,
     RELEASE,
     SETUP_TOKEN,
     VALOHAI_PRINCIPAL,
@@ -79,17 +81,38 @@ def key_pair(end_user: EndUser) -> str:
 
 
 @pytest.fixture
-def launches(end_user: EndUser) -> Iterator[list[Record]]:
+def launches(local_aws: LocalAwsHandle, end_user: EndUser) -> Iterator[list[Record]]:
     """The launches a test makes: whatever is still there afterwards is terminated, newest
-    first, so that the next test finds the account clean."""
+    first, so that the next test finds the account clean.
+
+    Each setup's token is deleted behind its last event, so waiting for that means none of its
+    events is left to be redelivered once the test's own stand-in is gone (its final event is
+    forwarded asynchronously, after the termination: one that found the stand-in stopped was
+    redelivered for a day, and the next test found the redelivery queue never empty)."""
     made: list[Record] = []
     yield made
+    secrets = local_aws.client("secretsmanager", REGION)
+
+    def token_of(stack_id: str) -> bool:
+        return any(
+            {"Key": "valohai-hybrid:stack-id", "Value": stack_id} in s.get("Tags", [])
+            for s in secrets.list_secrets()["SecretList"]
+        )
+
     for record in reversed(made):
         try:
             end_user.servicecatalog.describe_provisioned_product(Id=record.provisioned_product_id)
         except ClientError:
-            continue  # terminated already
-        end_user.terminate(record)
+            pass  # terminated already
+        else:
+            end_user.terminate(record)
+        stack_id = record.outputs.get("CloudformationStackARN")
+        if stack_id:
+            eventually(
+                lambda stack_id=stack_id: not token_of(stack_id),
+                timeout=90,
+                what=f"the setup token of {stack_id} deleted behind its last event",
+            )
 
 
 @pytest.fixture

@@ -166,6 +166,10 @@ def test_launch_update_to_a_new_release_terminate_and_launch_again(
     assert updated.outputs["DataBucketName"] == workers.outputs["DataBucketName"]
     local_aws.client("s3", REGION).head_bucket(Bucket=updated.outputs["DataBucketName"])
     assert _handed_off(standin, workers, "setup.updated")["product_version"] == version
+    # Each event names the release that sent it: the functions of the new release say so.
+    producers = {e.type: e.body["producer"] for e in events_of(standin, workers.stack_id)}
+    assert producers["setup.created"] == f"valohai-hybrid-aws/{RELEASE}"
+    assert producers["setup.updated"] == f"valohai-hybrid-aws/{version}"
 
     # Terminated: Valohai hears of it, and the spent setup token is removed.
     assert end_user.terminate(workers).status == "SUCCEEDED"

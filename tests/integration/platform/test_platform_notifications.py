@@ -8,6 +8,7 @@ make every notification retry for its whole 30 s budget).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -224,3 +225,78 @@ def test_a_required_notification_valohai_refuses_fails_the_launch_and_leaves_not
         lambda: token not in {s["Name"] for s in secrets.list_secrets()["SecretList"]},
         what="the setup token's removal",
     )
+
+
+@pytest.mark.usefixtures("platform")
+def test_messages_forged_onto_the_redelivery_queue_sign_send_and_delete_nothing(
+    local_aws: LocalAwsHandle, own_standin: StandIn
+) -> None:
+    """Whoever can write to the redelivery queue (the local AWS, like an identity policy
+    granting sqs:*, lets this one) tries to have a setup's token sign an event of their own and
+    send it to their server, and to delete the token: the platform's consumer drops it all."""
+    secrets = local_aws.client("secretsmanager", REGION)
+    victim_stack = (
+        f"arn:aws:cloudformation:{REGION}:123456789012:stack/victim/"
+        "1b2c3d4e-0000-4000-8000-00000000f00d"
+    )
+    token = secrets.create_secret(
+        Name="valohai-hybrid/setup-token/victim",
+        SecretString="victim-token-0123456789abcdefghijklmnopqrstuvwxyz",
+        Tags=[
+            {"Key": "valohai-hybrid:purpose", "Value": "setup-token"},
+            {"Key": "valohai-hybrid:stack-id", "Value": victim_stack},
+        ],
+    )["ARN"]
+    body = json.dumps(
+        {
+            "version": 2,
+            "id": "f" * 64,
+            "type": "queue_address.registered",
+            "occurred_at": "2026-01-01T00:00:00Z",
+            "producer": "valohai-hybrid-aws/0.1.0",
+            "stack": {
+                "id": victim_stack,
+                "name": "victim",
+                "account_id": "123456789012",
+                "region": REGION,
+            },
+            "data": {"queue_address": "acme.vqueue.net", "public_ip": "198.51.100.66"},
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    event = {
+        "kind": "event",
+        "api_url": own_standin.url,
+        "stack_id": victim_stack,
+        "event_type": "queue_address.registered",
+        "idempotency_key": "f" * 64,
+        "body": body,
+    }
+    payload = json.dumps(event, sort_keys=True, separators=(",", ":"))
+    forgeries = [
+        {**event, "format": 2, "token_secret_arn": token},
+        {"format": 2, "kind": "token_cleanup", "stack_id": victim_stack, "token_secret_arn": token},
+        {"format": 3, "payload": payload, "mac": "0" * 64},
+    ]
+    sqs = local_aws.client("sqs", REGION)
+    queue = sqs.get_queue_url(QueueName="valohai-hybrid-redelivery.fifo")["QueueUrl"]
+    for number, forged in enumerate(forgeries):
+        sqs.send_message(
+            QueueUrl=queue,
+            MessageBody=json.dumps(forged),
+            MessageGroupId=victim_stack,
+            MessageDeduplicationId=f"forged-{number}",
+        )
+
+    def queue_empty() -> bool:
+        counts = sqs.get_queue_attributes(
+            QueueUrl=queue,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return set(counts.values()) == {"0"}
+
+    eventually(queue_empty, what="the forged messages consumed")  # dropped, not retried
+    assert own_standin.receiver.attempts() == []  # nothing signed, nothing sent
+    secrets.describe_secret(SecretId=token)  # not deleted
+    secrets.delete_secret(SecretId=token, ForceDeleteWithoutRecovery=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import secrets
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,13 +120,27 @@ def platform(aws: Aws, function_packages: dict[str, bytes]) -> dict[str, str]:
     redelivery_arn = sqs.get_queue_attributes(QueueUrl=redelivery, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
+    key = aws("secretsmanager").create_secret(
+        Name="valohai-hybrid/redelivery-key-products", SecretString=secrets.token_hex(32)
+    )["ARN"]
+    # As template.yaml sets them, on a development platform (the stand-in is on 127.0.0.1).
+    common = {"REDELIVERY_KEY_SECRET_ARN": key, "ALLOW_LOOPBACK_VALOHAI_API": "true"}
+    consumer = {
+        "REDELIVERY_DEAD_LETTER_QUEUE_URL": dead_letters,
+        "REDELIVERY_MAX_RECEIVE_COUNT": "5",
+        "REDELIVERY_INTERVAL_SECONDS": str(REDELIVERY_VISIBILITY_SECONDS),
+    }
     arns = {}
     for name, (handler, timeout, notifies) in FUNCTIONS.items():
         role = iam.create_role(
             RoleName=unique(f"products-{name}")[:64],
             AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST),
         )["Role"]["Arn"]
-        environment = {"REDELIVERY_QUEUE_URL": redelivery} if notifies else {}
+        environment = {
+            **common,
+            **({"REDELIVERY_QUEUE_URL": redelivery} if notifies else {}),
+            **(consumer if name == "RedeliveryFunction" else {}),
+        }
         arns[name] = lambda_.create_function(
             FunctionName=f"valohai-hybrid-{name}",
             Runtime="python3.13",

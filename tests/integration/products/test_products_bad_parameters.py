@@ -109,6 +109,21 @@ from valohai_hybrid.local.standin import StandIn
             "Parameter ValohaiApiUrl failed to satisfy constraint: must be an https URL",
             id="plain-http-api",
         ),
+        *(
+            pytest.param(
+                {"ValohaiApiUrl": url},
+                "Parameter ValohaiApiUrl failed to satisfy constraint: must be an https URL of a "
+                "public DNS name",
+                id=f"unusable-api-{case}",
+            )
+            for case, url in (
+                ("metadata-address", "https://169.254.169.254"),
+                ("private-address", "https://10.0.0.5:8443"),
+                ("port-99999", "https://app.valohai.com:99999"),
+                ("empty-label", "https://a..b"),
+                ("long-host", "https://" + "a" * 3000 + ".com"),
+            )
+        ),
     ],
 )
 def test_bad_parameters_are_refused_before_anything_is_made(

@@ -16,6 +16,7 @@ from moto import mock_aws
 from tests.support.functions import (
     CLOUDFORMATION,
     OTHER_TOKEN,
+    PLATFORM_KEY,
     RESPONSE_HOST,
     STACK_ID,
     TOKEN,
@@ -72,10 +73,17 @@ def standin(standin_server: StandIn) -> StandIn:
     return standin_server
 
 
+@pytest.fixture(autouse=True)
+def development_platform(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stand-in listens on 127.0.0.1: a platform published with AllowLoopbackValohaiApi."""
+    monkeypatch.setenv("ALLOW_LOOPBACK_VALOHAI_API", "true")
+
+
 @pytest.fixture
-def aws() -> Iterator[None]:
-    """moto, and CloudFormation's view of the Invoker's stacks (registered once mock_aws has
-    made its fresh default session, and before any other hook)."""
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto with the platform's redelivery key (a secret of the platform stack) in it, and
+    CloudFormation's view of the Invoker's stacks (registered once mock_aws has made its fresh
+    default session, and before any other hook)."""
     CLOUDFORMATION.resources.clear()
     CLOUDFORMATION.known.clear()
     CLOUDFORMATION.stacks.clear()
@@ -83,6 +91,16 @@ def aws() -> Iterator[None]:
         events = boto3._get_default_session().events
         for operation in ("DescribeStackResource", "DescribeStacks"):
             events.register_first(f"before-call.cloudformation.{operation}", CLOUDFORMATION)
+        key = boto3.client("secretsmanager").create_secret(
+            Name="valohai-hybrid/redelivery-key-platform", SecretString=PLATFORM_KEY
+        )
+        monkeypatch.setenv("REDELIVERY_KEY_SECRET_ARN", key["ARN"])
+        dead_letters = boto3.client("sqs").create_queue(
+            QueueName="valohai-redelivery-dlq.fifo", Attributes={"FifoQueue": "true"}
+        )["QueueUrl"]
+        monkeypatch.setenv("REDELIVERY_DEAD_LETTER_QUEUE_URL", dead_letters)
+        monkeypatch.setenv("REDELIVERY_MAX_RECEIVE_COUNT", "3")
+        monkeypatch.setenv("REDELIVERY_INTERVAL_SECONDS", "30")
         yield
 
 

@@ -57,11 +57,11 @@ class Script:
 
 
 def ok() -> Response:
-    return Response(202, None, '{"status": "accepted"}')
+    return Response(202, None)
 
 
 def status(code: int, retry_after: str | None = None) -> Response:
-    return Response(code, retry_after, "nope")
+    return Response(code, retry_after)
 
 
 def an_event() -> Event:
@@ -111,7 +111,7 @@ def test_other_statuses_are_final_after_one_attempt(code: int) -> None:
     result, script, clock = deliver([status(code), ok()])
 
     assert result.outcome is Outcome.REJECTED
-    assert result.detail == f"HTTP {code}: nope"
+    assert result.detail == f"HTTP {code}"
     assert len(script.requests) == 1
     assert clock.sleeps == []
 
@@ -219,4 +219,41 @@ def test_https_or_loopback_http_is_accepted(url: str) -> None:
 )
 def test_anything_else_is_refused_with_an_example(url: str) -> None:
     with pytest.raises(PropertyError, match=r"such as https://app\.valohai\.com"):
+        events_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://10.0.0.5", "not a public address"),
+        ("https://169.254.169.254", "not a public address"),
+        ("https://192.168.1.1:8443", "not a public address"),
+        ("https://100.64.0.1", "not a public address"),
+        ("https://[fd00::1]", "not a public address"),
+        ("https://0.0.0.0", "not a public address"),
+        ("https://app.valohai.com:99999", "port is not 1-65535"),
+        ("https://app.valohai.com:0", "with no path"),
+        ("https://a..b", "not a public DNS name"),
+        ("https://intranet", "not a public DNS name"),
+        ("https://" + "a" * 3000 + ".com", "not a public DNS name"),
+        ("https://app.valohai.com/api", "with no path"),
+    ],
+)
+def test_unusable_urls_are_refused_naming_the_problem(url: str, problem: str) -> None:
+    with pytest.raises(PropertyError, match=problem) as refused:
+        events_url(url)
+
+    assert len(refused.value.reason) < 256  # a 3,000-character host is not quoted whole
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://127.0.0.1:8443", "http://localhost:8080", "https://[::1]", "https://x.localhost"],
+)
+def test_loopback_is_refused_unless_the_platform_allows_it(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ALLOW_LOOPBACK_VALOHAI_API")
+
+    with pytest.raises(PropertyError, match="only a development platform allows"):
         events_url(url)

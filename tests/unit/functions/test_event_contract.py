@@ -71,7 +71,8 @@ def test_every_event_the_functions_send_matches_its_schema(
     handoff = {**common, "Handoff": HANDOFF}
     address = {**common, "QueueAddress": "acme.vqueue.net", "PublicIp": "203.0.113.10"}
     notify("Create", handoff)
-    notify("Update", handoff, physical_id="n", old_properties=handoff)
+    moved = {**handoff, "Handoff": {**HANDOFF, "QueuePublicIp": "203.0.113.11"}}
+    notify("Update", moved, physical_id="n", old_properties=handoff)
     notify("Delete", handoff, physical_id="n")
     queue("Create", address)
     queue("Delete", address, physical_id="acme.vqueue.net")

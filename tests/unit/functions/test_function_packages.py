@@ -131,6 +131,12 @@ def invoke(
         **os.environ,
         "SSL_CERT_FILE": str(local_ca.directory / "ca.pem"),
         "REDELIVERY_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/q",
+        "REDELIVERY_DEAD_LETTER_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/d",
+        "REDELIVERY_MAX_RECEIVE_COUNT": "120",
+        "REDELIVERY_INTERVAL_SECONDS": "720",
+        "REDELIVERY_KEY_SECRET_ARN": (
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:redelivery-key-AbCdEf"
+        ),
     }
     run = subprocess.run(
         [

@@ -9,7 +9,17 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.support.functions import HANDOFF, TOKEN, FakeContext, Inbox, Invoker, Logs, sqs_event
+from tests.support.functions import (
+    HANDOFF,
+    PLATFORM_KEY,
+    STACK_ID,
+    TOKEN,
+    FakeContext,
+    Inbox,
+    Invoker,
+    Logs,
+    sqs_event,
+)
 from valohai_hybrid.local.standin import Fault, StandIn
 
 pytestmark = pytest.mark.usefixtures("fast_backoff")
@@ -30,6 +40,7 @@ def test_no_password_or_token_in_anything_the_functions_emit(
     common = {"ValohaiApiUrl": standin.url, "SetupTokenSecretArn": token_secret_arn}
     queue_props = {**common, "QueueAddress": "acme.vqueue.net", "PublicIp": "203.0.113.10"}
     notify_props = {**common, "Handoff": HANDOFF}
+    moved_props = {**common, "Handoff": {**HANDOFF, "QueuePublicIp": "203.0.113.11"}}
     responses: list[dict[str, Any]] = []
     queued: list[Any] = []
 
@@ -45,7 +56,7 @@ def test_no_password_or_token_in_anything_the_functions_emit(
     standin.receiver.inject(Fault(count=1000, status=500))
     responses.append(
         notify.send(
-            notify.event("Update", notify_props, physical_id="n", old_properties=notify_props),
+            notify.event("Update", moved_props, physical_id="n", old_properties=notify_props),
             seconds=3.5,
         ).body
     )
@@ -68,7 +79,11 @@ def test_no_password_or_token_in_anything_the_functions_emit(
         QueueUrl=redelivery_queue, MaxNumberOfMessages=10
     )["Messages"]
     queued.extend(messages)
-    responses.append(consume(sqs_event(messages), FakeContext(10)))
+    offered_again = [
+        {**m, "Attributes": {"MessageGroupId": STACK_ID, "ApproximateReceiveCount": "2"}}
+        for m in messages
+    ]
+    responses.append(consume(sqs_event(offered_again), FakeContext(10)))
     secrets = boto3.client("secretsmanager")
     passwords = [
         secrets.get_secret_value(SecretId=arn, VersionStage=stage)["SecretString"]
@@ -91,5 +106,5 @@ def test_no_password_or_token_in_anything_the_functions_emit(
     assert len(set(passwords)) == 2
     assert standin.receiver.events()
     assert queued
-    for secret_value in (TOKEN, *passwords):
+    for secret_value in (TOKEN, PLATFORM_KEY, *passwords):
         assert secret_value not in emitted

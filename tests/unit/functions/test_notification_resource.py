@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import boto3
@@ -137,7 +138,8 @@ def test_best_effort_queues_what_valohai_does_not_take_and_succeeds_in_time(
     [message] = queued_messages(redelivery_queue)
     assert message["event_type"] == "setup.created"
     assert message["idempotency_key"] == response["Data"]["EventId"]
-    assert message["token_secret_arn"] == props["SetupTokenSecretArn"]
+    assert message["stack_id"] == STACK_ID  # the consumer finds the token from the stack
+    assert "token_secret_arn" not in message
 
 
 def test_queued_events_are_grouped_by_setup_within_sqs_limits(
@@ -156,7 +158,9 @@ def test_queued_events_are_grouped_by_setup_within_sqs_limits(
         QueueUrl=redelivery_queue, MaxNumberOfMessages=10, AttributeNames=["All"]
     )["Messages"]
 
-    groups = {json.loads(m["Body"])["stack_id"]: m["Attributes"] for m in messages}
+    groups = {
+        json.loads(json.loads(m["Body"])["payload"])["stack_id"]: m["Attributes"] for m in messages
+    }
     assert groups[STACK_ID]["MessageGroupId"] == STACK_ID
     assert len(groups[long_named]["MessageGroupId"]) <= 128 < len(long_named)
     assert groups[long_named]["MessageGroupId"] != STACK_ID
@@ -191,9 +195,10 @@ def test_required_fails_the_stack_with_the_cause_before_the_deadline(
     assert queued_messages(redelivery_queue) == []
 
 
-def test_a_signature_valohai_rejects_fails_required_and_is_queued_under_best_effort(
+def test_a_signature_valohai_rejects_fails_required_and_is_final_under_best_effort(
     invoke: Invoker, props: dict[str, Any], standin: StandIn, redelivery_queue: str
 ) -> None:
+    """A 401 is a definitive answer (the contract): never retried, nor queued for redelivery."""
     unknown = create_token_secret(STACK_ID.replace("valohai-setup", "unknown"), "z" * 40)
 
     required = invoke(
@@ -203,9 +208,60 @@ def test_a_signature_valohai_rejects_fails_required_and_is_queued_under_best_eff
 
     assert required["Status"] == "FAILED"
     assert "Valohai rejected the setup.created event: HTTP 401" in required["Reason"]
-    assert best_effort["Data"]["Delivery"] == "queued"
-    assert len(queued_messages(redelivery_queue)) == 1
-    assert {a.status for a in standin.receiver.attempts()} == {401}
+    assert (best_effort["Status"], best_effort["Data"]["Delivery"]) == ("SUCCESS", "rejected")
+    assert queued_messages(redelivery_queue) == []
+    assert [a.status for a in standin.receiver.attempts()] == [401, 401]
+
+
+def test_a_reason_quotes_valohais_status_never_its_body(
+    invoke: Invoker, props: dict[str, Any], standin: StandIn
+) -> None:
+    """The stand-in answers errors with a JSON body ({"error": ...}): Valohai's words are not
+    ours to put into the customer's stack events."""
+    standin.receiver.inject(Fault(count=1000, status=500))
+    unknown = create_token_secret(STACK_ID.replace("valohai-setup", "unknown"), "z" * 40)
+
+    failed = invoke.send(
+        invoke.event("Create", {**props, "NotificationPolicy": "Required"}), seconds=3.5
+    ).body
+    standin.receiver.reset()
+    rejected = invoke(
+        "Create", {**props, "SetupTokenSecretArn": unknown, "NotificationPolicy": "Required"}
+    )
+
+    assert "HTTP 500" in failed["Reason"]
+    assert "HTTP 401" in rejected["Reason"]
+    for reason in (failed["Reason"], rejected["Reason"]):
+        assert "error" not in reason
+        assert "injected fault" not in reason
+        assert "X-Valohai" not in reason
+
+
+def test_an_update_that_leaves_the_hand_off_as_it_was_sends_nothing(
+    invoke: Invoker, props: dict[str, Any], standin: StandIn
+) -> None:
+    physical_id = invoke("Create", props)["PhysicalResourceId"]
+    policy_only = {**props, "NotificationPolicy": "Required"}
+
+    update = invoke("Update", policy_only, physical_id=physical_id, old_properties=props)
+
+    assert (update["Status"], update["Data"]["Delivery"]) == ("SUCCESS", "unchanged")
+    assert standin.receiver.events("setup.updated") == []
+    assert [a.event_type for a in standin.receiver.attempts()] == ["setup.created"]
+
+
+def test_producer_and_user_agent_are_the_release_the_platform_was_published_as(
+    invoke: Invoker, props: dict[str, Any], standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """template.yaml sets VALOHAI_HYBRID_RELEASE to the release it publishes (its first
+    Releases entry): a new release says so, whatever the package's own version."""
+    monkeypatch.setenv("VALOHAI_HYBRID_RELEASE", "0.2.3")
+
+    invoke("Create", props)
+
+    [created] = standin.receiver.events()
+    assert created.body["producer"] == "valohai-hybrid-aws/0.2.3"
+    assert [a.user_agent for a in standin.receiver.attempts()] == ["valohai-hybrid-aws/0.2.3"]
 
 
 def test_delete_never_fails_on_valohai_even_when_required(
@@ -220,6 +276,21 @@ def test_delete_never_fails_on_valohai_even_when_required(
     ).body
 
     assert response["Status"] == "SUCCESS"
+    assert [m["event_type"] for m in queued_messages(redelivery_queue)] == ["setup.deleted"]
+
+
+def test_a_delete_waits_at_most_the_contracts_5_s_for_valohai(
+    invoke: Invoker, props: dict[str, Any], standin: StandIn, redelivery_queue: str
+) -> None:
+    physical_id = invoke("Create", props)["PhysicalResourceId"]
+    standin.receiver.inject(Fault(count=1000, delay=30))  # Valohai hangs
+
+    started = time.monotonic()
+    response = invoke.send(invoke.event("Delete", props, physical_id=physical_id), seconds=60).body
+    waited = time.monotonic() - started
+
+    assert response["Status"] == "SUCCESS"
+    assert waited < 6.0  # 5 s and the queueing; it was 27 s
     assert [m["event_type"] for m in queued_messages(redelivery_queue)] == ["setup.deleted"]
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from typing import Any
 
 import boto3
@@ -10,8 +12,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from valohai_cr import runtime
+from valohai_cr.delivery import Sender, Urllib3Transport
 from valohai_cr.lifecycle import CustomResource
-from valohai_cr.notifier import notifier_from_environment
+from valohai_cr.notifier import (
+    Notifier,
+    RedeliveryQueue,
+    SetupTokens,
+    notifier_from_environment,
+    platform_key,
+)
 from valohai_cr.queue_address import PROPERTIES, QueueAddressProvider
 
 from tests.support.functions import (
@@ -19,10 +28,12 @@ from tests.support.functions import (
     OTHER_TOKEN,
     STACK_ID,
     AwsCalls,
+    FakeContext,
     Inbox,
     Invoker,
     create_token_secret,
     queued_messages,
+    sqs_event,
 )
 from valohai_hybrid.local.standin import Fault, StandIn
 
@@ -202,8 +213,10 @@ def test_valohai_down_queues_under_best_effort_and_fails_required(
 
     best_effort = invoke.send(invoke.event("Create", props), seconds=3.5).body
     assert (best_effort["Status"], best_effort["PhysicalResourceId"]) == ("SUCCESS", ADDRESS)
+    # The failed Create's undo deregisters what Valohai may have taken; then the registration.
     assert [m["event_type"] for m in queued_messages(redelivery_queue)] == [
-        "queue_address.registered"
+        "queue_address.deregistered",
+        "queue_address.registered",
     ]
     assert record() is not None
 
@@ -447,3 +460,52 @@ def test_any_properties_get_one_answer_and_a_failure_names_the_property(
     if response["Status"] == "FAILED":
         named = [*PROPERTIES, "Unknown property", "Valohai"]
         assert any(name in response["Reason"] for name in named), response["Reason"]
+
+
+def test_a_required_registration_valohai_accepted_too_late_is_deregistered(
+    inbox: Inbox,
+    props: dict[str, Any],
+    standin: StandIn,
+    redelivery_queue: str,
+    load_handler: Any,
+) -> None:
+    """Valohai takes the registration but answers after the sender gave up: the Create fails
+    (Required), and its undo deregisters the address all the same (here queued, as Valohai is
+    still slow, and redelivered), so no binding outlives the failed launch."""
+
+    def provider() -> QueueAddressProvider:
+        """The function with 1 s attempts (10 s in Lambda), so the test need not wait long."""
+        secrets = boto3.client("secretsmanager")
+        queue = RedeliveryQueue(
+            os.environ["REDELIVERY_QUEUE_URL"], lambda: boto3.client("sqs"), platform_key(secrets)
+        )
+        sender = Sender(Urllib3Transport(), attempt_timeout=1.0)
+        return QueueAddressProvider(ssm(), Notifier(SetupTokens(secrets), sender, queue))
+
+    invoke = Invoker(
+        CustomResource(provider, runtime.logger("test-queue-address")).handler, inbox, RESOURCE
+    )
+    standin.receiver.inject(Fault(count=1000, delay=1.5))
+    required = {**props, "NotificationPolicy": "Required"}
+
+    failed = invoke.send(invoke.event("Create", required), seconds=8).body
+    time.sleep(2)  # every late answer is in
+
+    assert failed["Status"] == "FAILED"
+    assert "no answer within" in failed["Reason"]
+    assert record() is None
+    assert bound_ip(standin) == "203.0.113.10"  # Valohai did take it, late
+    messages = boto3.client("sqs").receive_message(
+        QueueUrl=redelivery_queue, MaxNumberOfMessages=10, AttributeNames=["All"]
+    )["Messages"]
+    offered_again = [
+        {**m, "Attributes": {**m["Attributes"], "ApproximateReceiveCount": "2"}} for m in messages
+    ]
+    consumed = load_handler("redelivery").handler(sqs_event(offered_again), FakeContext(10))
+
+    assert consumed == {"batchItemFailures": []}
+    assert bound_ip(standin) is None
+    assert [e.type for e in standin.receiver.events()] == [
+        "queue_address.registered",
+        "queue_address.deregistered",
+    ]

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from botocore.stub import Stubber
 from valohai_cr.delivery import Sender, Urllib3Transport
 from valohai_cr.forwarder import StackStatusForwarder
-from valohai_cr.notifier import Notifier, RedeliveryQueue, SetupTokens
+from valohai_cr.notifier import Notifier, RedeliveryQueue, SetupTokens, platform_key
 from valohai_cr.work import Work
 
 from tests.support.functions import (
@@ -78,6 +78,19 @@ def test_a_rolled_back_update_is_reported_and_the_token_kept(
     assert token_exists(token_arn)
 
 
+def later(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages as SQS offers them once the redelivery interval has passed (a second time)."""
+    return [
+        {**m, "Attributes": {**m.get("Attributes", {}), "ApproximateReceiveCount": "2"}}
+        for m in messages
+    ]
+
+
+def payload(message: dict[str, Any]) -> dict[str, Any]:
+    fields: dict[str, Any] = json.loads(json.loads(message["Body"])["payload"])
+    return fields
+
+
 @pytest.fixture
 def consume(load_handler: Any, redelivery_queue: str) -> Any:
     """Run the redelivery consumer on everything the queue offers now; its batch item failures."""
@@ -86,7 +99,7 @@ def consume(load_handler: Any, redelivery_queue: str) -> Any:
         messages = boto3.client("sqs").receive_message(
             QueueUrl=redelivery_queue, MaxNumberOfMessages=10, AttributeNames=["All"]
         )["Messages"]
-        result = load_handler("redelivery").handler(sqs_event(messages), FakeContext(20))
+        result = load_handler("redelivery").handler(sqs_event(later(messages)), FakeContext(20))
         return [failure["itemIdentifier"] for failure in result["batchItemFailures"]]
 
     return run
@@ -189,12 +202,13 @@ def test_when_valohai_is_down_the_consumer_delivers_later_and_then_deletes_the_t
     standin.receiver.reset()
     sqs = boto3.client("sqs")
     messages = sqs.receive_message(QueueUrl=redelivery_queue, MaxNumberOfMessages=10)["Messages"]
+    assert [payload(m)["kind"] for m in messages] == ["event", "token_cleanup"]
     consume = load_handler("redelivery").handler
-    result = consume(sqs_event(messages), FakeContext(20))
+    result = consume(sqs_event(later(messages)), FakeContext(20))
 
     assert result == {"batchItemFailures": []}
     [event] = standin.receiver.events("stack.status_changed")
-    assert json.loads(messages[0]["Body"])["idempotency_key"] == event.idempotency_key
+    assert payload(messages[0])["idempotency_key"] == event.idempotency_key
     assert not token_exists(token_arn)
 
 
@@ -251,7 +265,7 @@ def test_the_failed_resources_of_the_last_operation_are_listed_root_cause_first(
     notifier = Notifier(
         SetupTokens(secrets),
         Sender(Urllib3Transport()),
-        RedeliveryQueue(redelivery_queue, lambda: boto3.client("sqs")),
+        RedeliveryQueue(redelivery_queue, lambda: boto3.client("sqs"), platform_key(secrets)),
     )
     forwarder = StackStatusForwarder(cloudformation, SetupTokens(secrets), notifier)
 
@@ -272,6 +286,126 @@ def test_the_failed_resources_of_the_last_operation_are_listed_root_cause_first(
     ]
     assert event.body["data"]["failed_resources"][0]["timestamp"] == "2025-06-01T12:05:00Z"
     assert token_exists(token_arn)
-    assert queued_messages(redelivery_queue) == [
-        {"format": 2, "kind": "token_cleanup", "stack_id": stack_id, "token_secret_arn": token_arn}
+    assert queued_messages(redelivery_queue) == [{"kind": "token_cleanup", "stack_id": stack_id}]
+
+
+def _stubbed_forwarder(
+    stack_id: str, stack_events: list[dict[str, Any]], api_url: str, queue: str
+) -> tuple[StackStatusForwarder, Stubber]:
+    """A forwarder whose CloudFormation reads are stubbed (moto cannot roll a stack back)."""
+    cloudformation = boto3.client("cloudformation")
+    stubber = Stubber(cloudformation)
+    stubber.add_response(
+        "describe_stack_events", {"StackEvents": stack_events}, {"StackName": stack_id}
+    )
+    stubber.add_response(
+        "describe_stacks",
+        {
+            "Stacks": [
+                {
+                    "StackName": "valohai-setup",
+                    "StackId": stack_id,
+                    "CreationTime": datetime.now(UTC),
+                    "StackStatus": "DELETE_COMPLETE",
+                    "Parameters": [{"ParameterKey": "ValohaiApiUrl", "ParameterValue": api_url}],
+                }
+            ]
+        },
+    )
+    secrets = boto3.client("secretsmanager")
+    notifier = Notifier(
+        SetupTokens(secrets),
+        Sender(Urllib3Transport()),
+        RedeliveryQueue(queue, lambda: boto3.client("sqs"), platform_key(secrets)),
+    )
+    return StackStatusForwarder(cloudformation, SetupTokens(secrets), notifier), stubber
+
+
+def test_a_rolled_back_setup_has_one_final_event_its_deletion_sends_nothing(
+    aws: None, standin: StandIn, redelivery_queue: str
+) -> None:
+    """ROLLBACK_COMPLETE ended the setup: the DELETE_COMPLETE that follows when the product is
+    terminated, before or after the token's deletion ran, is not a second final event (queued
+    behind the token's deletion it could never be signed, and would wait there for a day)."""
+    stack_id = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/valohai-setup/abc"
+    token_arn = create_token_secret(stack_id, TOKEN)
+    history = [
+        _stack_event(stack_id, "", "DELETE_COMPLETE", "", 10, own=True),
+        _stack_event(stack_id, "", "DELETE_IN_PROGRESS", "User Initiated", 9, own=True),
+        _stack_event(stack_id, "", "ROLLBACK_COMPLETE", "", 8, own=True),
+        _stack_event(stack_id, "", "CREATE_IN_PROGRESS", "User Initiated", 4, own=True),
     ]
+    forwarder, stubber = _stubbed_forwarder(stack_id, history, standin.url, redelivery_queue)
+    standin.receiver.inject(Fault(count=1000, status=503))  # it would have been queued
+
+    with stubber:
+        outcome = forwarder.forward(
+            EventBridgeEvent(stack_status(stack_id, "DELETE_COMPLETE")), Work(20)
+        )
+
+    assert outcome == "ignored: the setup ended with its ROLLBACK_COMPLETE"
+    assert standin.receiver.attempts() == []
+    assert queued_messages(redelivery_queue) == []
+    assert token_exists(token_arn)  # its deletion is the ROLLBACK_COMPLETE's to do
+
+
+@pytest.mark.parametrize("status", [401, 400, 404])
+def test_a_final_event_valohai_refuses_is_not_retried_and_the_token_still_goes(
+    forward: Any,
+    consume: Any,
+    setup_stack: tuple[str, str],
+    standin: StandIn,
+    redelivery_queue: str,
+    status: int,
+) -> None:
+    stack_id, token_arn = setup_stack
+    standin.receiver.inject(Fault(count=1, status=status))
+
+    assert forward(stack_status(stack_id, "DELETE_COMPLETE")) == "rejected"
+
+    assert len(standin.receiver.attempts()) == 1
+    assert consume() == []
+    assert len(standin.receiver.attempts()) == 1  # not redelivered
+    assert not token_exists(token_arn)
+
+
+def test_a_final_event_that_ends_in_the_dead_letter_queue_still_retires_the_token(
+    forward: Any,
+    load_handler: Any,
+    setup_stack: tuple[str, str],
+    standin: StandIn,
+    redelivery_queue: str,
+) -> None:
+    """Valohai stays down: SQS offers the final event and the token's deletion behind it
+    together, and counts both receipts. On the last one (the queue's maxReceiveCount, 3 here)
+    the consumer moves the event to the dead-letter queue itself, and the deletion runs instead
+    of being dead-lettered with it (which left the token behind for good)."""
+    stack_id, token_arn = setup_stack
+    standin.receiver.inject(Fault(count=10_000, status=503))
+    assert forward(stack_status(stack_id, "DELETE_COMPLETE"), seconds=3.5) == "queued"
+    sqs = boto3.client("sqs")
+    batch = sqs.receive_message(
+        QueueUrl=redelivery_queue, MaxNumberOfMessages=10, AttributeNames=["All"]
+    )["Messages"]
+    assert [payload(m)["kind"] for m in batch] == ["event", "token_cleanup"]
+    consume = load_handler("redelivery").handler
+
+    def offered(receipt: int) -> list[str]:
+        counted = [
+            {**m, "Attributes": {**m["Attributes"], "ApproximateReceiveCount": str(receipt)}}
+            for m in batch
+        ]
+        result = consume(sqs_event(counted), FakeContext(3))
+        return [f["itemIdentifier"] for f in result["batchItemFailures"]]
+
+    everything = [m["MessageId"] for m in batch]
+    assert offered(1) == everything
+    assert offered(2) == everything
+    assert token_exists(token_arn)
+    assert offered(3) == []
+
+    assert not token_exists(token_arn)
+    dlq = sqs.get_queue_url(QueueName="valohai-redelivery-dlq.fifo")["QueueUrl"]
+    [dead] = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
+    assert dead["Body"] == batch[0]["Body"]  # still sealed: it can be moved back and redelivered
+    assert standin.receiver.events() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -46,7 +47,7 @@ def signed(
 def event(
     event_type: str = "setup.created", key: str = "1" * 64, stack: str = STACK, **data: Any
 ) -> dict[str, Any]:
-    return {"version": 1, "id": key, "type": event_type, "stack": {"id": stack}, "data": data}
+    return {"version": 2, "id": key, "type": event_type, "stack": {"id": stack}, "data": data}
 
 
 @pytest.fixture
@@ -120,6 +121,7 @@ def test_a_changed_body_is_401(receiver: Receiver) -> None:
         (event(), {"X-Valohai-Event-Type": "setup.updated"}, "must equal type and id"),
         (event(), {"X-Valohai-Idempotency-Key": "2" * 64}, "must equal type and id"),
         (event("setup.exploded"), {}, "unknown event type"),
+        ({**event(), "version": 1}, {}, "unsupported contract version 1"),
     ],
 )
 def test_inconsistent_requests_are_400(
@@ -214,6 +216,27 @@ def test_reset_forgets_everything_but_the_tokens(receiver: Receiver) -> None:
 
     assert (receiver.events(), receiver.attempts(), receiver.bindings()) == ([], [], {})
     assert receiver.receive(*signed(TOKEN, event()))[0] == 202
+
+
+def test_a_request_held_by_a_delay_across_a_reset_is_not_recorded_after_it(
+    receiver: Receiver,
+) -> None:
+    """A test that resets the stand-in must not see an earlier test's late request arrive."""
+    receiver.inject(Fault(count=1, delay=30))
+    answers: list[int] = []
+    held = threading.Thread(
+        target=lambda: answers.append(receiver.receive(*signed(TOKEN, event()))[0])
+    )
+    held.start()
+    time.sleep(0.2)
+
+    started = time.monotonic()
+    receiver.reset()
+    held.join(timeout=5)
+
+    assert answers == [503]
+    assert time.monotonic() - started < 5
+    assert (receiver.events(), receiver.attempts(), receiver.bindings()) == ([], [], {})
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,8 @@ from typing import Any
 from .verify import SignatureError, key_id, verify_request
 
 EVENTS_PATH = "/api/v0/hybrid-aws/events"
+#: The version of docs/valohai-event-contract.md this receiver implements.
+CONTRACT_VERSION = 2
 EVENT_TYPES = frozenset(
     {
         "setup.created",
@@ -55,6 +57,8 @@ class Attempt:
     idempotency_key: str
     status: int
     outcome: str
+    #: Which release sent it (the contract's User-Agent).
+    user_agent: str = ""
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,8 @@ class Receiver:
         self._clock = clock
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        #: Set when reset() ends the era a request began in: what it delayed is then dropped.
+        self._era = threading.Event()
         self._events: list[ReceivedEvent] = []
         self._attempts: list[Attempt] = []
         self._bindings: dict[str, Binding] = {}
@@ -140,13 +146,25 @@ class Receiver:
         def answer(status: int, outcome: str, payload: dict[str, Any], **extra: str) -> Answer:
             with self._lock:
                 self._attempts.append(
-                    Attempt(self._clock(), event_type, idempotency_key, status, outcome)
+                    Attempt(
+                        self._clock(),
+                        event_type,
+                        idempotency_key,
+                        status,
+                        outcome,
+                        headers.get("User-Agent") or "",
+                    )
                 )
             return status, payload, extra
 
+        with self._lock:
+            era = self._era
         fault = self._take_fault()
         if fault is not None and fault.delay:
-            self._stopping.wait(fault.delay)
+            era.wait(fault.delay)
+            if era.is_set() and not self._stopping.is_set():
+                # Reset while it waited: it belongs to before, and must not show up after.
+                return 503, {"error": "the stand-in was reset"}, {}
         if fault is not None and fault.status is not None:
             extra = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
             return answer(fault.status, "injected fault", {"error": "injected fault"}, **extra)
@@ -178,8 +196,11 @@ class Receiver:
             self._faults.append(fault)
 
     def reset(self) -> None:
-        """Forget events, attempts, bindings and pending faults (the tokens stay)."""
+        """Forget events, attempts, bindings and pending faults (the tokens stay); a request
+        still held by a delay is answered 503 at once and not recorded."""
         with self._lock:
+            self._era.set()
+            self._era = threading.Event()
             self._events.clear()
             self._attempts.clear()
             self._bindings.clear()
@@ -188,6 +209,8 @@ class Receiver:
     def stop(self) -> None:
         """End delayed answers at once (used when the server stops)."""
         self._stopping.set()
+        with self._lock:
+            self._era.set()
 
     def _take_fault(self) -> Fault | None:
         with self._lock:
@@ -244,4 +267,9 @@ def _parse(body: bytes, event_type: str, idempotency_key: str) -> tuple[str | No
         return "X-Valohai-Event-Type and X-Valohai-Idempotency-Key must equal type and id", {}
     if event_type not in EVENT_TYPES:
         return f"unknown event type {event_type!r}", {}
+    if event.get("version") != CONTRACT_VERSION:
+        return (
+            f"unsupported contract version {event.get('version')!r} (this is {CONTRACT_VERSION})",
+            {},
+        )
     return None, event

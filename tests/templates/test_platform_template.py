@@ -19,7 +19,8 @@ from cfnlint.decode import decode
 from localaws.cloudformation.intrinsics import NO_VALUE, Evaluator, Scope
 from valohai_cr.forwarder import FORWARDED_STATUSES
 
-from tests.support.cfn import BIN, CFN, REPO, failed_rule_assertions, parameter_error
+from tests.support.cfn import BIN, REPO, failed_rule_assertions, parameter_error
+from valohai_hybrid.checkout import CFN
 from valohai_hybrid.launch_permissions import (
     CALLED_WITHOUT_RESOURCE,
     UNUSED,

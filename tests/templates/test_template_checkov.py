@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.cfn import CFN, PRODUCT_TEMPLATES, REPO, load
+from tests.support.cfn import PRODUCT_TEMPLATES, REPO, load
+from valohai_hybrid.checkout import CFN
 
 CHECKOV = REPO / ".tools" / "checkov" / "bin" / "checkov"
 MINIMUM_REASON_WORDS = 8

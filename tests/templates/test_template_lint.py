@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from tests.support.cfn import (
-    CFN,
     PRODUCT_TEMPLATES,
     RULE_FIXTURES,
     RULES_DIR,
     cfn_lint,
     finding_resource,
 )
+from valohai_hybrid.checkout import CFN
 
 RULE_MODULES = sorted(p.stem for p in RULES_DIR.glob("[a-z]*.py"))
 RULE_TESTS = Path(__file__).parent / "cfnlint_rules"

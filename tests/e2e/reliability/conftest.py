@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
-from localaws.harness import LocalAwsHandle
+from localaws.harness import LocalAwsHandle, unique
 
 from tests.support.reliability import (
     EXTERNAL_ID,
@@ -29,7 +29,6 @@ from tests.support.reliability import (
     Launcher,
     Scenario,
     publish_platform,
-    unique,
 )
 from valohai_hybrid.local.platform import Customer, delete_platform
 from valohai_hybrid.local.standin import StandIn

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from localaws.harness import LocalAwsHandle
+from localaws.harness import LocalAwsHandle, unique
 
 from tests.support.reliability import (
     QUEUE_ADDRESS_SERVICE_TIMEOUT,
@@ -23,7 +23,6 @@ from tests.support.reliability import (
     delivered_exactly_once,
     nothing_left,
     stack_status,
-    unique,
 )
 from valohai_hybrid.local.platform import Customer
 from valohai_hybrid.local.standin import StandIn

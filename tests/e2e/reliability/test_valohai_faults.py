@@ -17,13 +17,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import pytest
 from localaws.harness import LocalAwsHandle
 
+from tests.support.common import eventually
 from tests.support.reliability import (
     LAUNCH_LIMIT,
     LIFE_EVENTS,
     Launcher,
     Scenario,
     delivered_exactly_once,
-    eventually,
 )
 from valohai_hybrid.local.standin import Fault
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from localaws.harness import LocalAwsHandle
 
-from tests.support.common import events_of
+from tests.support.common import events_of, eventually
 from tests.support.platform import (
     EXTERNAL_ID,
     IAM_PRODUCT,
@@ -20,7 +20,6 @@ from tests.support.platform import (
     WORKERS_PRODUCT,
     EndUser,
     Record,
-    eventually,
     project_with_changed_functions,
     publish_release,
     validate,

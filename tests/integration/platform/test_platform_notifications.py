@@ -15,13 +15,12 @@ import pytest
 from botocore.exceptions import ClientError
 from localaws.harness import LocalAwsHandle
 
-from tests.support.common import events_of
+from tests.support.common import events_of, eventually
 from tests.support.platform import (
     REGION,
     WORKERS_PRODUCT,
     EndUser,
     Record,
-    eventually,
     validate,
     workers_parameters,
 )

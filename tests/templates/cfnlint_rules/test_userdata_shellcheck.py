@@ -9,8 +9,9 @@ import pytest
 from cfnlint.decode import decode
 from cfnlint.template import Template
 
-from tests.support.cfn import CFN, RULE_FIXTURES, cfn_lint, finding_resource, rule_fixture_findings
+from tests.support.cfn import RULE_FIXTURES, cfn_lint, finding_resource, rule_fixture_findings
 from valohai_hybrid.cfnlint_rules import userdata_shellcheck
+from valohai_hybrid.checkout import CFN
 
 
 def test_good_fixture_passes_and_bad_fixture_fails_exactly_where_expected() -> None:

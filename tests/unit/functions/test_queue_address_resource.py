@@ -483,7 +483,11 @@ def test_a_required_registration_valohai_accepted_too_late_is_deregistered(
         return QueueAddressProvider(ssm(), Notifier(SetupTokens(secrets), sender, queue))
 
     invoke = Invoker(
-        CustomResource(provider, runtime.logger("test-queue-address")).handler, inbox, RESOURCE
+        CustomResource(
+            provider, runtime.logger("test-queue-address"), cloudformation=runtime.cloudformation
+        ).handler,
+        inbox,
+        RESOURCE,
     )
     standin.receiver.inject(Fault(count=1000, delay=1.5))
     required = {**props, "NotificationPolicy": "Required"}

@@ -17,6 +17,12 @@ from valohai_hybrid.local import platform
 from valohai_hybrid.local.standin import ReceivedEvent, StandIn
 from valohai_hybrid.publish import Published
 
+#: How long to wait for what the redelivery consumer does: its queue's visibility timeout (the
+#: platform's redelivery interval, 30 s here), so that one failed attempt is offered again (a
+#: consumer that runs past its 5 s timeout on a loaded machine fails its whole batch), one
+#: attempt's budget and some slack.
+REDELIVERY_WAIT = 75.0
+
 
 def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
     """Poll `check` until it returns something truthy (asynchronous deliveries settle)."""

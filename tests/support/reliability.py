@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from localaws.harness import LocalAwsHandle, unique
 
 from tests.support.common import (
+    REDELIVERY_WAIT,
     events_of,
     eventually,
     free_port,
@@ -174,9 +175,6 @@ def _gone(call: Callable[..., Any], **request: Any) -> bool:
 #: A launch ends within the ServiceTimeouts of its two notifying resources, one after the
 #: other, whatever Valohai does.
 LAUNCH_LIMIT = QUEUE_ADDRESS_SERVICE_TIMEOUT + NOTIFICATION_SERVICE_TIMEOUT
-#: The redelivery consumer's visibility timeout (the platform's redelivery interval, 30 s),
-#: one attempt's budget (30 s), and some slack.
-REDELIVERY_WAIT = 75.0
 UNTIL_THE_LAUNCH_IS_OVER = float("inf")
 
 

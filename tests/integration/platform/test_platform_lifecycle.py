@@ -9,7 +9,7 @@ from pathlib import Path
 
 from localaws.harness import LocalAwsHandle
 
-from tests.support.common import events_of, eventually
+from tests.support.common import REDELIVERY_WAIT, events_of, eventually
 from tests.support.platform import (
     EXTERNAL_ID,
     IAM_PRODUCT,
@@ -186,6 +186,7 @@ def test_launch_update_to_a_new_release_terminate_and_launch_again(
     token_secrets = {"Key": "tag-value", "Values": [workers.stack_id]}
     eventually(
         lambda: not secrets.list_secrets(Filters=[token_secrets])["SecretList"],
+        timeout=REDELIVERY_WAIT,
         what="the setup token's removal",
     )
 

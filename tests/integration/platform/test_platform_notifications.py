@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from localaws.harness import LocalAwsHandle
 
-from tests.support.common import events_of, eventually
+from tests.support.common import REDELIVERY_WAIT, events_of, eventually
 from tests.support.platform import (
     REGION,
     WORKERS_PRODUCT,
@@ -29,8 +29,6 @@ from valohai_hybrid.publish import Published
 
 #: Enough answers for every attempt of a launch and of the redeliveries meanwhile.
 DOWN = Fault(count=10_000, status=503, retry_after=3600)
-#: The platform's redelivery interval (30 s) and some slack for the consumer to run.
-REDELIVERY_WAIT = 75.0
 
 
 @pytest.mark.usefixtures("platform")
@@ -139,6 +137,7 @@ def test_a_setup_terminated_while_valohai_is_down_reaches_valohai_whole_and_in_o
     # The event source deletes the last message once the function that deleted the token returns.
     eventually(
         lambda: set(waiting("valohai-hybrid-redelivery.fifo").values()) == {"0"},
+        timeout=REDELIVERY_WAIT,
         what="the redelivery queue emptied",
     )
     assert set(waiting("valohai-hybrid-redelivery-dlq.fifo").values()) == {"0"}
@@ -222,6 +221,7 @@ def test_a_required_notification_valohai_refuses_fails_the_launch_and_leaves_not
     token = f"valohai-hybrid/setup-token/{stack_name}"
     eventually(
         lambda: token not in {s["Name"] for s in secrets.list_secrets()["SecretList"]},
+        timeout=REDELIVERY_WAIT,
         what="the setup token's removal",
     )
 
@@ -280,22 +280,29 @@ def test_messages_forged_onto_the_redelivery_queue_sign_send_and_delete_nothing(
     ]
     sqs = local_aws.client("sqs", REGION)
     queue = sqs.get_queue_url(QueueName="valohai-hybrid-redelivery.fifo")["QueueUrl"]
-    for number, forged in enumerate(forgeries):
+    sent = {
         sqs.send_message(
             QueueUrl=queue,
             MessageBody=json.dumps(forged),
             MessageGroupId=victim_stack,
             MessageDeduplicationId=f"forged-{number}",
-        )
+        )["MessageId"]
+        for number, forged in enumerate(forgeries)
+    }
+    logs = local_aws.client("logs", REGION)
 
-    def queue_empty() -> bool:
-        counts = sqs.get_queue_attributes(
-            QueueUrl=queue,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return set(counts.values()) == {"0"}
+    def dropped() -> bool:
+        """Each forged message logged as dropped by the consumer (which SQS then deletes): its
+        own messages, whatever other setups' messages the shared queue holds."""
+        lines = logs.filter_log_events(logGroupName="/aws/lambda/valohai-hybrid-redelivery")
+        records = [json.loads(e["message"]) for e in lines["events"] if e["message"][:1] == "{"]
+        return sent <= {
+            r.get("message_id")
+            for r in records
+            if r.get("message", "").startswith("Dropped a message the platform did not write")
+        }
 
-    eventually(queue_empty, what="the forged messages consumed")  # dropped, not retried
+    eventually(dropped, timeout=REDELIVERY_WAIT, what="the forged messages dropped")
     assert own_standin.receiver.attempts() == []  # nothing signed, nothing sent
     secrets.describe_secret(SecretId=token)  # not deleted
     secrets.delete_secret(SecretId=token, ForceDeleteWithoutRecovery=True)

@@ -9,8 +9,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .config import DEFAULT_REGION, FAKE_CREDENTIALS, check_stabilize
 
@@ -34,14 +35,9 @@ def status(state_dir: Path) -> dict[str, Any] | None:
     return info
 
 
-def spawn(
-    state_dir: Path,
-    port: int,
-    *,
-    stdout: Any,
-    stderr: Any = None,
-    stabilize: Mapping[str, float] | None = None,
-) -> subprocess.Popen[Any]:
+def _spawn(
+    state_dir: Path, port: int, log: IO[bytes], stabilize: Mapping[str, float] | None
+) -> subprocess.Popen[bytes]:
     """The server as a child process in a session of its own (so stopping it stops its
     Lambda workers too), with fake credentials: it must never reach a real account.
 
@@ -59,10 +55,9 @@ def spawn(
         command += ["--stabilize", f"{resource_type}={seconds!r}"]
     return subprocess.Popen(
         [*command, "--port", str(port), "--state-dir", str(state_dir)],
-        stdout=stdout,
-        stderr=stderr,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
         env=env,
-        text=True,
         start_new_session=True,
     )
 
@@ -73,6 +68,8 @@ def start(
     timeout: float = 60.0,
     stabilize: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
+    """Start the server in the background and return its details once it accepts requests
+    (the one way it starts: `local-aws start`, the test harness and the tools all come here)."""
     running = status(state_dir)
     if running:
         raise ControlError(
@@ -82,9 +79,7 @@ def start(
     state_dir.mkdir(parents=True, exist_ok=True)
     with (state_dir / LOG_FILE).open("ab") as log:
         try:
-            process = spawn(
-                state_dir, port, stdout=subprocess.DEVNULL, stderr=log, stabilize=stabilize
-            )
+            process = _spawn(state_dir, port, log, stabilize)
         except ValueError as exc:
             raise ControlError(str(exc)) from exc
     deadline = time.monotonic() + timeout
@@ -127,6 +122,11 @@ def stop(state_dir: Path, timeout: float = 10.0) -> bool:
 
 
 def _alive(pid: int) -> bool:
+    """Running; a server that is this process's own child (the harness's) is reaped once it
+    exits, or it would linger as a zombie that still answers signals."""
+    with suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import select
-import signal
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +20,7 @@ import boto3
 import urllib3
 
 from .config import DEFAULT_REGION, FAKE_CREDENTIALS
-from .control import spawn
+from .control import start, stop
 
 #: What an AWS SDK would otherwise pick up from the machine (a profile, a real endpoint).
 _MACHINE_SETTINGS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL")
@@ -121,49 +118,16 @@ def unique(prefix: str) -> str:
 def running_local_aws(
     state_dir: Path, port: int = 0, stabilize: Mapping[str, float] | None = None
 ) -> Iterator[LocalAwsHandle]:
-    """Start the server as a child process; stop it (and everything it started) on exit.
-    `stabilize`: seconds CloudFormation waits per resource type (the server's `--stabilize`)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    process = spawn(state_dir, port, stdout=subprocess.PIPE, stabilize=stabilize)
+    """Start the server the way `local-aws start` does (its log in `state_dir`); stop it, and
+    everything it started, on exit. `stabilize`: seconds CloudFormation waits per resource type
+    (the server's `--stabilize`)."""
+    info = start(state_dir, port, STARTUP_TIMEOUT, stabilize)
     try:
-        assert process.stdout is not None
-        line = _read_ready_line(process)
-        info = json.loads(line)
         yield LocalAwsHandle(
             endpoint_url=info["endpoint_url"],
             ca_bundle=Path(info["ca_bundle"]),
             state_dir=state_dir,
-            pid=process.pid,
+            pid=int(info["pid"]),
         )
     finally:
-        _stop(process)
-
-
-def _read_ready_line(process: subprocess.Popen[str]) -> str:
-    """The server prints one JSON line once it accepts requests."""
-    assert process.stdout is not None
-    ready, _, _ = select.select([process.stdout], [], [], STARTUP_TIMEOUT)
-    line = process.stdout.readline() if ready else ""
-    if not line:
-        code = process.poll()
-        raise RuntimeError(
-            f"the local AWS did not start within {STARTUP_TIMEOUT:.0f} s (exit code {code}); "
-            "see its output above"
-        )
-    return line
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    """SIGTERM the server's process group (it includes Lambda subprocesses), then SIGKILL."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    else:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-    if process.stdout:
-        process.stdout.close()
+        stop(state_dir)

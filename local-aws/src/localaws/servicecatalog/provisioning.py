@@ -87,8 +87,6 @@ class Record:
     # The parameter values this operation applies (what UsePreviousValue reuses next time).
     parameters: dict[str, str]
     stack_id: str | None = None
-    # Service Catalog's copy of the template this operation's stack was made from.
-    template_url: str | None = None
     # How many stack events predate this operation: the rest explain its failure.
     events_before: int = 0
     ignore_errors: bool = False

@@ -227,7 +227,7 @@ class EndUserMixin(AdminMixin):
         copied into Service Catalog's bucket and read from there by the launch role (without a
         launch constraint, by the end user), which needs `s3:GetObject` on the tagged copy."""
         partition = get_partition(self.region_name)
-        record.template_url = put_copy(
+        url = put_copy(
             account_id=self.account_id,
             region=self.region_name,
             partition=partition,
@@ -238,7 +238,7 @@ class EndUserMixin(AdminMixin):
         role = record.launch_role_arn
         try:
             return read_copy(
-                record.template_url,
+                url,
                 principal_arn=role_session_arn(role) if role else caller.session_arn,
                 account_id=self.account_id,
                 partition=partition,

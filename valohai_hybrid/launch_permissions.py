@@ -26,7 +26,8 @@ SCHEMA_REGION = "us-east-1"
 HANDLER_OPERATIONS = ("create", "read", "update", "delete")
 
 #: What Service Catalog does with the launch role for the product's own (root) stack, and the
-#: template it reads from the release's S3 location.
+#: templates CloudFormation reads with it: Service Catalog's tagged copy of the product's
+#: template (in a bucket Service Catalog owns) and the nested ones in the release's S3 location.
 SERVICE_CATALOG_LAUNCH = frozenset(
     {
         "cloudformation:CreateStack",
@@ -59,6 +60,13 @@ PINNED_IMAGE_PARAMETERS = "/valohai-hybrid/queue-image/*"
 PUBLIC_PARAMETERS = "/aws/service/*"
 
 _RETAINED = "the resource is retained (DeletionPolicy Retain): CloudFormation never deletes it"
+#: The data bucket is RetainExceptOnCreate: CloudFormation deletes it (s3:DeleteBucket, which
+#: the launch role has) only when the launch that created it rolls back.
+_NEVER_EMPTIED = (
+    "CloudFormation deletes the data bucket only when the launch that created it rolls back, "
+    "before anything is written to it; it never deletes objects, and S3 refuses to delete a "
+    "bucket holding data"
+)
 
 #: Handler permissions the products do not need: (actions, why) per resource type.
 UNUSED: Mapping[str, tuple[tuple[frozenset[str], str], ...]] = {
@@ -156,7 +164,7 @@ UNUSED: Mapping[str, tuple[tuple[frozenset[str], str], ...]] = {
         (frozenset({"logs:PutLogGroupDeletionProtection"}), "no DeletionProtectionEnabled"),
     ),
     "AWS::S3::Bucket": (
-        (frozenset({"s3:DeleteBucket", "s3:DeleteObject"}), _RETAINED),
+        (frozenset({"s3:DeleteObject"}), _NEVER_EMPTIED),
         (
             frozenset({"iam:PassRole", "s3:PutReplicationConfiguration"}),
             "no ReplicationConfiguration",

@@ -12,6 +12,8 @@ from botocore.exceptions import ClientError
 from localaws.cloudformation.template import parse
 from localaws.harness import LocalAwsHandle, unique
 
+ACCOUNT = "123456789012"
+
 CHILD = """
 Parameters:
   Prefix: {Type: String}
@@ -100,6 +102,46 @@ Resources:
     child = cloudformation.describe_stacks(StackName=child_id)["Stacks"][0]
     assert child["ParentId"] == parent["StackId"]
     assert child["RootId"] == parent["StackId"]
+
+
+def test_a_stack_role_reads_the_nested_templates(
+    local_aws: LocalAwsHandle, upload: Callable[..., str]
+) -> None:
+    """With a RoleARN, CloudFormation reads each nested template from its own URL as that
+    role: the local AWS records the read for its authorizer (served at /_localaws/accesses)."""
+    child = upload(CHILD)
+    role = local_aws.client("iam").create_role(
+        RoleName=unique("nested-role"), AssumeRolePolicyDocument="{}"
+    )["Role"]
+    name = unique("nested-role")
+    template = f"""
+Resources:
+  Child:
+    Type: AWS::CloudFormation::Stack
+    Properties: {{TemplateURL: {child}, Parameters: {{Prefix: {name}}}}}
+"""
+    local_aws.client("cloudformation").create_stack(
+        StackName=name, TemplateBody=template, RoleARN=role["Arn"]
+    )
+    assert local_aws.wait_for_stack(name)["StackStatus"] == "CREATE_COMPLETE"
+    reads = [
+        a
+        for a in local_aws.control("accesses")
+        if a["Purpose"] == f"template of nested stack Child in {name}"
+    ]
+    bucket, key = child.split("/", 3)[3].split("/", 1)
+    assert reads == [
+        {
+            "PrincipalArn": (
+                f"arn:aws:sts::{ACCOUNT}:assumed-role/{role['RoleName']}/AWSCloudFormation"
+            ),
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{bucket}/{key}",
+            "ResourceAccount": ACCOUNT,
+            "Purpose": f"template of nested stack Child in {name}",
+            "Context": {},
+        }
+    ]
 
 
 def test_outputs_exist_after_an_executed_change_set(local_aws: LocalAwsHandle) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from localaws import servicecatalog
+from localaws import access, s3_objects, servicecatalog
 from localaws.cloudformation.provisioners.base import (
     NeedsReplacement,
     Provisioned,
@@ -52,6 +52,7 @@ def endpoint() -> Iterator[str]:
         }.items():
             env.setenv(name, value)
         servicecatalog.install()
+        s3_objects.install()
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
@@ -623,6 +624,76 @@ def test_end_user_provisions_updates_and_terminates(
     assert settled(member, provision(member, catalog)["RecordId"])["RecordDetail"]["Status"] == (
         "SUCCEEDED"
     )
+
+
+def test_launches_and_updates_are_made_from_service_catalogs_tagged_copy(
+    aws: Callable[..., Any], catalog: Catalog
+) -> None:
+    """As the launch-constraint guide describes: each stack operation's template is a copy in
+    a bucket Service Catalog owns, tagged servicecatalog:provisioning=true, read by the
+    launch role (so the role needs s3:GetObject on objects with that tag)."""
+    access.clear()
+    member = aws("servicecatalog", catalog.user_keys)
+    launched = provision(member, catalog)
+    assert settled(member, launched["RecordId"])["RecordDetail"]["Status"] == "SUCCEEDED"
+    updated = member.update_provisioned_product(
+        ProvisionedProductId=launched["ProvisionedProductId"],
+        ProvisioningArtifactId=catalog.v2,
+        ProvisioningParameters=[{"Key": "QueueSuffix", "UsePreviousValue": True}],
+    )["RecordDetail"]
+    assert settled(member, updated["RecordId"])["RecordDetail"]["Status"] == "SUCCEEDED"
+
+    stack = f"SC-{ACCOUNT}-{launched['ProvisionedProductId']}"
+    reads = [a for a in access.recorded() if a["Purpose"] == f"template of stack {stack}"]
+    assert len(reads) == 2, reads
+    bucket = f"servicecatalog-provisioning-{REGION}-999999999999"
+    s3 = aws("s3")
+    for read, version in zip(reads, ("queue-v1.yml", "queue-v2.yml"), strict=True):
+        assert read["PrincipalArn"] == (
+            f"arn:aws:sts::{ACCOUNT}:assumed-role/SCLaunchRole/AWSCloudFormation"
+        )
+        assert read["Action"] == "s3:GetObject"
+        # Another account's bucket: the role's own policy must allow the read, too.
+        assert read["ResourceAccount"] != ACCOUNT
+        assert read["Context"] == {"s3:ExistingObjectTag/servicecatalog:provisioning": "true"}
+        prefix = f"arn:aws:s3:::{bucket}/"
+        assert read["Resource"].startswith(prefix)
+        key = read["Resource"].removeprefix(prefix)
+        assert key.startswith(f"{ACCOUNT}/{launched['ProvisionedProductId']}/")
+        # The copy itself, through S3's API: the artifact's template, tagged.
+        copy = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert copy == (FIXTURES / version).read_bytes()
+        assert s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"] == [
+            {"Key": "servicecatalog:provisioning", "Value": "true"}
+        ]
+    assert reads[0]["Resource"] != reads[1]["Resource"]
+    assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_a_launch_role_that_may_not_read_the_copy_cannot_launch(
+    aws: Callable[..., Any], catalog: Catalog
+) -> None:
+    """The read goes through the local AWS's authorization hook: a refusal fails the launch
+    with S3's AccessDenied and creates no stack."""
+
+    def refuse(request: access.Access) -> str | None:
+        if request.action != "s3:GetObject":
+            return None
+        return (
+            f"User: {request.principal_arn} is not authorized to perform: s3:GetObject on "
+            f"resource: {request.resource_arn}"
+        )
+
+    member = aws("servicecatalog", catalog.user_keys)
+    access.set_authorizer(refuse)
+    try:
+        code, message = error_of(lambda: provision(member, catalog))
+    finally:
+        access.set_authorizer(None)
+    assert code == "InvalidParametersException"
+    assert "Access Denied" in message
+    assert "assumed-role/SCLaunchRole/AWSCloudFormation is not authorized" in message
+    assert member.search_provisioned_products()["ProvisionedProducts"] == []
 
 
 def test_users_see_their_own_launches_unless_they_ask_for_the_account(

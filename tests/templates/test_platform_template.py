@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from cfnlint.decode import decode
+from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 from localaws.cloudformation.intrinsics import NO_VALUE, Evaluator, Scope
 from valohai_cr.forwarder import FORWARDED_STATUSES
 
@@ -640,8 +641,60 @@ def test_every_unused_permission_is_a_real_one_of_a_type_the_products_use() -> N
 
 
 def test_the_launch_roles_cannot_delete_customer_data() -> None:
-    granted = set().union(*(_actions(s) for s in _role_statements("WorkersLaunchRole", SOURCE)))
-    assert not {"s3:DeleteBucket", "s3:DeleteObject", "secretsmanager:DeleteSecret"} & granted
+    """No object or secret deletes. DeleteBucket only on the data buckets: CloudFormation needs
+    it to remove the (empty) bucket of a failed first launch, and S3 refuses it for a bucket
+    holding objects."""
+    for role in LAUNCH_ROLES:
+        statements = _role_statements(role, SOURCE)
+        granted = set().union(*(_actions(s) for s in statements))
+        assert not {"s3:DeleteObject", "secretsmanager:DeleteSecret"} & granted, role
+        for statement in statements:
+            if "s3:DeleteBucket" in _actions(statement):
+                assert (role, statement["Sid"]) == ("WorkersLaunchRole", "DataBucket")
+                assert statement["Resource"] == {
+                    "Fn::Sub": "arn:${AWS::Partition}:s3:::valohai-data-*"
+                }
+                assert "Condition" not in statement
+
+
+def test_a_failed_first_launch_can_remove_the_data_bucket_it_created() -> None:
+    """The data bucket is RetainExceptOnCreate, so a create rollback deletes it: the Workers
+    launch role must have every permission the bucket's delete handler declares."""
+    template, _ = decode(str(CFN / "s3bucket.yml"))
+    assert template is not None
+    bucket = template["Resources"]["DataBucket"]
+    assert bucket["DeletionPolicy"] == "RetainExceptOnCreate"
+    granted = {
+        action
+        for statement in _role_statements("WorkersLaunchRole", SOURCE)
+        if statement["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::valohai-data-*"}
+        for action in _actions(statement)
+    }
+    schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", "AWS::S3::Bucket").schema
+    assert set(schema["handlers"]["delete"]["permissions"]) <= granted
+
+
+@pytest.mark.parametrize("role", sorted(LAUNCH_ROLES))
+def test_a_launch_role_reads_service_catalogs_template_copy_and_the_released_templates(
+    role: str,
+) -> None:
+    """Service Catalog launches from a copy in a bucket it owns, tagged
+    servicecatalog:provisioning=true (AWS's launch-constraint guide); nested templates come from
+    the release location. Reads only, and the copy grant only for objects with that tag."""
+    reads = {s["Sid"]: s for s in _role_statements(role, SOURCE) if "s3:GetObject" in _actions(s)}
+    assert set(reads) == {"ServiceCatalogTemplateCopies", "ReleasedTemplates"}
+    copies = reads["ServiceCatalogTemplateCopies"]
+    assert _actions(copies) == {"s3:GetObject"}
+    assert copies["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::*/*"}
+    assert copies["Condition"] == {
+        "StringEquals": {"s3:ExistingObjectTag/servicecatalog:provisioning": "true"}
+    }
+    released = reads["ReleasedTemplates"]
+    assert _actions(released) == {"s3:GetObject"}
+    assert released["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:s3:::${ArtifactsBucket}/releases/*"
+    }
+    assert "Condition" not in released
 
 
 @pytest.mark.parametrize(("role", "root"), sorted(LAUNCH_ROLES.items()))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import lambda_runtime, public_parameters, s3_policies, servicecatalog
+from . import lambda_runtime, public_parameters, s3_objects, s3_policies, servicecatalog
 from .cloudformation.install import install as install_cloudformation
 
 
@@ -13,6 +13,7 @@ def install() -> None:
     servicecatalog.install()
     public_parameters.install()
     s3_policies.install()
+    s3_objects.install()
 
 
 def uninstall() -> None:

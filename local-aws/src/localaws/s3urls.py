@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from moto.s3.models import s3_backends
+
+from .access import Access, AccessDenied, authorize
 
 _VIRTUAL_HOSTED = re.compile(r"^(?P<bucket>.+)\.s3(?:[.-](?P<region>[a-z0-9-]+))?\.amazonaws\.com$")
 _PATH_STYLE = re.compile(r"^s3(?:[.-](?P<region>[a-z0-9-]+))?\.amazonaws\.com$")
@@ -46,6 +49,36 @@ def split(url: str) -> tuple[str, str, str | None]:
 
 def read(url: str, account_id: str, partition: str = "aws") -> str:
     """The object's content as text, read straight from moto's S3 backend."""
+    return bytes(_object(url, account_id, partition).value).decode("utf-8")
+
+
+def read_as(
+    url: str, principal_arn: str, *, purpose: str, account_id: str, partition: str = "aws"
+) -> str:
+    """The object's content, read as `principal_arn` would read it: an `s3:GetObject` access
+    is authorized first (see `localaws.access`), with the object's tags as
+    `s3:ExistingObjectTag/<key>` in its context. A refusal raises TemplateUrlError with
+    S3's AccessDenied message, as CloudFormation reports an unreadable TemplateURL."""
+    obj = _object(url, account_id, partition)
+    bucket, key, _ = split(url)
+    owner = str(obj.account_id)
+    tags = s3_backends[owner][partition].get_object_tagging(obj)["Tags"]
+    access = Access(
+        principal_arn=principal_arn,
+        action="s3:GetObject",
+        resource_arn=f"arn:{partition}:s3:::{bucket}/{key}",
+        resource_account=owner,
+        purpose=purpose,
+        context={f"s3:ExistingObjectTag/{tag['Key']}": tag["Value"] for tag in tags},
+    )
+    try:
+        authorize(access)
+    except AccessDenied as denied:
+        raise TemplateUrlError(f"S3 error: Access Denied reading {url}: {denied}") from denied
+    return bytes(obj.value).decode("utf-8")
+
+
+def _object(url: str, account_id: str, partition: str) -> Any:
     bucket, key, version = split(url)
     backend = s3_backends[account_id][partition]
     try:
@@ -54,4 +87,4 @@ def read(url: str, account_id: str, partition: str = "aws") -> str:
         raise TemplateUrlError(f"Unable to read the template at {url}: {exc}") from exc
     if obj is None:
         raise TemplateUrlError(f"Unable to read the template at {url}: no such object")
-    return bytes(obj.value).decode("utf-8")
+    return obj

@@ -28,7 +28,7 @@ from werkzeug.wrappers import Request, Response
 
 from localaws import devtls
 
-from . import faults
+from . import access, faults
 from .config import LocalAwsConfig, check_stabilize, set_config, stabilize_waits
 from .locking import BACKEND_LOCK
 
@@ -86,6 +86,10 @@ def _control(request: Request) -> Response:
         return _json(faults.FAULTS.state())
     if request.path == "/_localaws/custom-resource-responses":
         return _json([asdict(r) for r in BROKER.received])
+    if request.path == "/_localaws/accesses":
+        if request.method == "DELETE":
+            access.clear()
+        return _json(access.recorded())
     return _json({"message": f"no control route {request.path}"}, status=404)
 
 

@@ -96,6 +96,27 @@ def test_products_are_offered_to_the_associated_end_user_only(
     assert stranger.servicecatalog.search_products()["ProductViewSummaries"] == []
 
 
+def _made_as_service_catalog_makes_it(
+    local_aws: LocalAwsHandle, platform: Published, record: Record
+) -> None:
+    """The stack came from Service Catalog's tagged copy of the template (in a bucket of
+    another account), its nested stacks from the release; the launch role read them all."""
+    account = platform.account_id
+    role = platform.outputs[WORKERS.launch_role_output].rsplit("/", 1)[1]
+    stack = record.stack_id.split("/")[1]
+    reads = [a for a in local_aws.control("accesses") if stack in a["Purpose"]]
+    assert {a["PrincipalArn"] for a in reads} == {
+        f"arn:aws:sts::{account}:assumed-role/{role}/AWSCloudFormation"
+    }
+    (copy,) = [a for a in reads if a["Purpose"] == f"template of stack {stack}"]
+    assert copy["Context"] == {"s3:ExistingObjectTag/servicecatalog:provisioning": "true"}
+    assert copy["ResourceAccount"] != account
+    nested = [a for a in reads if a is not copy]
+    assert len(nested) >= 3  # network (and its subnets), bucket, queue
+    for read in nested:
+        assert read["Resource"].startswith(f"arn:aws:s3:::{platform.bucket}/releases/"), read
+
+
 def test_launch_update_to_a_new_release_terminate_and_launch_again(
     local_aws: LocalAwsHandle,
     platform: Published,
@@ -122,6 +143,7 @@ def test_launch_update_to_a_new_release_terminate_and_launch_again(
     assert workers.outputs["QueueAddress"] == parameters["QueueAddress"]
     assert workers.outputs["DataBucketName"] == f"valohai-data-{parameters['Suffix']}"
     assert workers.outputs["ValohaiNotificationDelivery"] == "delivered"
+    _made_as_service_catalog_makes_it(local_aws, platform, workers)
 
     # Valohai got the signed hand-off, and it says what the outputs say.
     handoff = _handed_off(standin, workers, "setup.created")

@@ -10,6 +10,8 @@ moto's backend with `LocalServiceCatalogBackend`:
   `SC-<account>-<pp-id>` through the CloudFormation backend, as the LAUNCH constraint's role
   and tagged aws:servicecatalog:*; records and provisioned products read their status from
   the stack on every request (see `provisioning`), so asynchronous stack operations work;
+- each launch and update is made from a copy of the template in Service Catalog's own bucket,
+  tagged servicecatalog:provisioning=true and read by the launch role (see `template_copy`);
 - launch paths follow principal associations for IAM users and roles (see `principals` for
   how the caller is found, and why the account root sees every portfolio).
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from moto.cloudformation.models import cloudformation_backends
 
-from localaws.s3urls import TemplateUrlError, read
+from localaws.access import role_session_arn
+from localaws.s3urls import TemplateUrlError, read, read_as
 
 from .base import Provisioned, Provisioner, ProvisionError, ResourceContext, register
 
@@ -74,8 +75,21 @@ def _template(ctx: ResourceContext, props: dict[str, Any]) -> str:
     url = props.get("TemplateURL")
     if not isinstance(url, str):
         raise ProvisionError("TemplateURL is required for AWS::CloudFormation::Stack")
+    parent = _backend(ctx).get_stack(ctx.stack_id)
     try:
-        return read(url, ctx.account_id, ctx.partition)
+        if parent.role_arn is None:
+            # CloudFormation reads it with the credentials of whoever started the operation,
+            # which the local stacks do not keep yet: nothing to authorize against.
+            return read(url, ctx.account_id, ctx.partition)
+        # With a stack role (a Service Catalog launch role), CloudFormation reads it as that
+        # role: from the product's release location, not from Service Catalog's copy.
+        return read_as(
+            url,
+            role_session_arn(parent.role_arn),
+            purpose=f"template of nested stack {ctx.logical_id} in {ctx.stack_name}",
+            account_id=ctx.account_id,
+            partition=ctx.partition,
+        )
     except TemplateUrlError as exc:
         raise ProvisionError(str(exc)) from exc
 

@@ -7,7 +7,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from moto.cloudformation.exceptions import CloudFormationError
+from moto.utilities.utils import get_partition
 
+from localaws import s3urls
+from localaws.access import role_session_arn
 from localaws.servicecatalog.exceptions import (
     DuplicateResourceException,
     InvalidParametersException,
@@ -23,6 +26,7 @@ from localaws.servicecatalog.provisioning import (
     cloudformation,
     stack_tags,
 )
+from localaws.servicecatalog.template_copy import put_copy, read_copy
 from localaws.servicecatalog.templates import ProductTemplate
 
 from .admin import AdminMixin, _launch_role_reference, _product_matches
@@ -194,10 +198,11 @@ class EndUserMixin(AdminMixin):
                 idempotency_token=token,
             )
             record = self._new_record(pp, PROVISION, artifact.id, values)
+            body = self._stack_template(caller, pp, record, artifact)
             try:
                 stack = cloudformation(self.account_id, self.region_name).create_stack(
                     name=pp.stack_name,
-                    template=artifact.template_body,
+                    template=body,
                     parameters=values,
                     tags=stack_tags(pp, record, portfolio.arn, product.arn),
                     role_arn=pp.launch_role_arn,
@@ -210,6 +215,37 @@ class EndUserMixin(AdminMixin):
 
         record = self._once("ProvisionProduct", token, launch)
         return self.get_record(record.id)
+
+    def _stack_template(
+        self,
+        caller: Caller,
+        pp: ProvisionedProduct,
+        record: Record,
+        artifact: ProvisioningArtifact,
+    ) -> str:
+        """The template a record's stack operation uses, as AWS gets it to CloudFormation:
+        copied into Service Catalog's bucket and read from there by the launch role (without a
+        launch constraint, by the end user), which needs `s3:GetObject` on the tagged copy."""
+        partition = get_partition(self.region_name)
+        url = put_copy(
+            account_id=self.account_id,
+            region=self.region_name,
+            partition=partition,
+            provisioned_product_id=pp.id,
+            record_id=record.id,
+            body=artifact.template_body,
+        )
+        role = record.launch_role_arn
+        try:
+            return read_copy(
+                url,
+                principal_arn=role_session_arn(role) if role else caller.session_arn,
+                account_id=self.account_id,
+                partition=partition,
+                stack=pp.stack_name,
+            )
+        except s3urls.TemplateUrlError as err:
+            raise InvalidParametersException(str(err)) from err
 
     def _check_new_name(self, name: str) -> None:
         if not _PP_NAME.fullmatch(name):
@@ -324,10 +360,11 @@ class EndUserMixin(AdminMixin):
                     "provisioned product and launch it again"
                 )
             record.events_before = len(stack.events)
+            body = self._stack_template(caller, pp, record, artifact)
             try:
                 cloudformation(self.account_id, self.region_name).update_stack(
                     name=pp.stack_id,
-                    template=artifact.template_body,
+                    template=body,
                     role_arn=record.launch_role_arn,
                     parameters=[
                         {"ParameterKey": k, "ParameterValue": v} for k, v in values.items()

@@ -1,0 +1,108 @@
+"""Requests the local AWS makes for a principal, kept so that an IAM engine can judge them.
+
+AWS authorizes more than the calls a client signs: when CloudFormation fetches a template from
+S3 it does so with the credentials of the stack's role (a Service Catalog launch role, say),
+and the read fails with AccessDenied if that role may not read the object. The local AWS makes
+such requests by calling its backends directly, so each one is described here as an `Access`
+(who, which action, on what, with which request context) and handed to `authorize` first:
+
+- every access is kept in `ACCESSES`, newest last, and served at `/_localaws/accesses`, so a
+  test can see who read what;
+- the authorizer installed with `set_authorizer` decides; it returns a denial message in AWS's
+  words, or None to allow. None is installed by default: until an IAM engine installs one,
+  every access is allowed, as before.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: How many accesses `ACCESSES` keeps: enough for a test's launch, bounded for a long demo.
+KEPT = 10_000
+#: The session name CloudFormation's sessions of a stack role carry in the local AWS (the
+#: same name its SSM-typed parameter check reports).
+CLOUDFORMATION_SESSION = "AWSCloudFormation"
+
+
+@dataclass(frozen=True)
+class Access:
+    """One request made on a principal's behalf, as IAM would evaluate it.
+
+    `principal_arn` is what AWS would see as the signer: an assumed-role session
+    (`arn:aws:sts::<account>:assumed-role/<role>/<session>`), a user or the account root.
+    `resource_account` owns the resource: when it differs from the principal's account, AWS
+    needs both the principal's identity policy and the resource's policy to allow.
+    `context` holds the request's condition keys known here (e.g.
+    `s3:ExistingObjectTag/<key>`); `purpose` says why, for messages and tests.
+    """
+
+    principal_arn: str
+    action: str
+    resource_arn: str
+    resource_account: str
+    purpose: str
+    context: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def principal_account(self) -> str:
+        return self.principal_arn.split(":")[4]
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "PrincipalArn": self.principal_arn,
+            "Action": self.action,
+            "Resource": self.resource_arn,
+            "ResourceAccount": self.resource_account,
+            "Purpose": self.purpose,
+            "Context": dict(self.context),
+        }
+
+
+class AccessDenied(Exception):
+    """The authorizer refused an access; the message is AWS's, naming principal and action."""
+
+
+Authorizer = Callable[[Access], str | None]
+
+_lock = threading.Lock()
+_authorizer: Authorizer | None = None
+ACCESSES: deque[Access] = deque(maxlen=KEPT)
+
+
+def set_authorizer(authorizer: Authorizer | None) -> None:
+    """Judge every later access with `authorizer` (None: allow everything)."""
+    global _authorizer
+    with _lock:
+        _authorizer = authorizer
+
+
+def authorize(access: Access) -> None:
+    """Keep `access`, then raise AccessDenied if the installed authorizer refuses it."""
+    with _lock:
+        ACCESSES.append(access)
+        judge = _authorizer
+    denial = judge(access) if judge is not None else None
+    if denial is not None:
+        raise AccessDenied(denial)
+
+
+def recorded() -> list[dict[str, Any]]:
+    """The kept accesses in the API's shape, oldest first."""
+    with _lock:
+        return [access.to_api() for access in ACCESSES]
+
+
+def clear() -> None:
+    with _lock:
+        ACCESSES.clear()
+
+
+def role_session_arn(role_arn: str, session: str = CLOUDFORMATION_SESSION) -> str:
+    """The assumed-role session ARN for a session of `role_arn` (its path is not part of it)."""
+    prefix, _, path_and_name = role_arn.partition(":role/")
+    sts = prefix.replace(":iam::", ":sts::", 1)
+    return f"{sts}:assumed-role/{path_and_name.rsplit('/', 1)[-1]}/{session}"

@@ -102,6 +102,13 @@ class Running:
             self.seen |= {(pid, table[pid][1]) for pid in family if pid in table}
 
 
+def _as_in_a_terminal() -> None:
+    """Ctrl-C's default action, as a terminal's shell gives its foreground job: a process
+    started with SIGINT ignored (a background job of a script, say) keeps it ignored, so a
+    command run from one would never see the test's Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Commands:
     """Commands a test starts in the background; any still running at its end is killed."""
 
@@ -117,6 +124,7 @@ class Commands:
             cwd=ROOT,
             env=env,
             start_new_session=True,
+            preexec_fn=_as_in_a_terminal,
         )
         running = Running(process)
         self.started.append(running)

@@ -1,0 +1,130 @@
+// The local AWS's IAM engine: one long-lived process that answers authorization requests with
+// @cloud-copilot/iam-simulate. The Python side (localaws/iam/engine.py) owns it.
+//
+// Protocol: one JSON object per line on stdin, one answer per line on stdout, in order.
+//   request: {"id": n, "policies": {digest: document, ...}, "checks": [check, ...]}
+//   check:   {"principal", "action", "resource", "account", "context": {key: value | [values]},
+//             "identity": [[name, digest], ...], "resourcePolicy": digest | null,
+//             "boundary": [[name, digest], ...]}
+//   answer:  {"id": n, "decisions": [{"result", "denials": [...]} | {"error": message}, ...]}
+// Policies travel once: a request carries only the documents this process has not seen yet, and
+// checks name them by digest. One request holds every check of an operation (one round trip).
+
+import { createInterface } from 'node:readline'
+import { getDenialReasons, runSimulation } from '@cloud-copilot/iam-simulate'
+
+/** Documents by digest, with the patterns the engine cannot match (see resolvable). */
+const policies = new Map()
+
+// iam-simulate takes the text before an ARN's first "/" or ":" after the account as a literal
+// resource type, so a wildcard there never matches ("arn:aws:ec2:*:111122223333:*/*" matches
+// no instance). IAM's documented rule: "*" matches any characters within the segment, "/"
+// included. Such patterns are matched here, by that rule, against the request's resource.
+const WILDCARD_TYPE = /^arn:[^:]*:[^:]*:[^:]*:[^:]*:[^/:]*[*?]/
+
+function globRegExp(pattern) {
+  const body = pattern
+    .split('')
+    .map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[\\^$.|+()[\]{}]/, '\\$&')))
+    .join('')
+  return new RegExp(`^${body}$`, 's')
+}
+
+function asList(value) {
+  return Array.isArray(value) ? value : [value]
+}
+
+function remember(digest, document) {
+  const statements = asList(document.Statement ?? [])
+  const resolvable = statements.some((statement) =>
+    ['Resource', 'NotResource'].some(
+      (element) =>
+        element in statement &&
+        asList(statement[element]).some((p) => WILDCARD_TYPE.test(p) && !p.includes('${'))
+    )
+  )
+  policies.set(digest, { document, resolvable })
+}
+
+/** The document as the engine should see it for `resource`: wildcard-type patterns that match
+ * the resource by IAM's rule are replaced by the resource itself. */
+function forResource(digest, resource) {
+  const entry = policies.get(digest)
+  if (entry === undefined) {
+    throw new Error(`policy ${digest} was never sent`)
+  }
+  if (!entry.resolvable) {
+    return entry.document
+  }
+  const resolve = (pattern) =>
+    WILDCARD_TYPE.test(pattern) && globRegExp(pattern).test(resource) ? resource : pattern
+  const statements = asList(entry.document.Statement).map((statement) => {
+    const copy = { ...statement }
+    for (const element of ['Resource', 'NotResource']) {
+      if (element in copy) {
+        copy[element] = Array.isArray(copy[element])
+          ? copy[element].map(resolve)
+          : resolve(copy[element])
+      }
+    }
+    return copy
+  })
+  return { ...entry.document, Statement: statements }
+}
+
+async function decide(check) {
+  const named = (pairs) =>
+    pairs.map(([name, digest]) => ({ name, policy: forResource(digest, check.resource) }))
+  const simulation = {
+    request: {
+      principal: check.principal,
+      action: check.action,
+      resource: { resource: check.resource, accountId: check.account },
+      contextVariables: check.context
+    },
+    identityPolicies: named(check.identity),
+    serviceControlPolicies: [],
+    resourceControlPolicies: [],
+    permissionBoundaryPolicies: check.boundary.length ? named(check.boundary) : undefined,
+    resourcePolicy: check.resourcePolicy ? forResource(check.resourcePolicy, check.resource) : undefined
+  }
+  const response = await runSimulation(simulation, {})
+  if (response.resultType === 'error') {
+    return { error: JSON.stringify(response.errors) }
+  }
+  const analyses =
+    response.resultType === 'single'
+      ? [response.result.analysis]
+      : response.results.map((r) => r.analysis)
+  const denials = response.overallResult === 'Allowed' ? [] : analyses.flatMap(getDenialReasons)
+  return { result: response.overallResult, denials }
+}
+
+async function answer(line) {
+  const request = JSON.parse(line)
+  for (const [digest, document] of Object.entries(request.policies ?? {})) {
+    remember(digest, document)
+  }
+  const decisions = []
+  for (const check of request.checks) {
+    try {
+      decisions.push(await decide(check))
+    } catch (error) {
+      decisions.push({ error: String(error?.message ?? error) })
+    }
+  }
+  return { id: request.id, decisions }
+}
+
+const lines = createInterface({ input: process.stdin, crlfDelay: Infinity })
+process.stdout.write(JSON.stringify({ ready: true }) + '\n')
+for await (const line of lines) {
+  if (line.trim() === '') continue
+  let reply
+  try {
+    reply = await answer(line)
+  } catch (error) {
+    reply = { id: null, fatal: String(error?.message ?? error) }
+  }
+  process.stdout.write(JSON.stringify(reply) + '\n')
+}

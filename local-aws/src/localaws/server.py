@@ -30,6 +30,7 @@ from localaws import devtls
 
 from . import faults
 from .config import LocalAwsConfig, check_stabilize, set_config, stabilize_waits
+from .iam import engine as iam_engine
 from .locking import BACKEND_LOCK
 
 log = logging.getLogger(__name__)
@@ -200,6 +201,7 @@ class LocalAws:
         self._servers.clear()
         self._threads.clear()
         extensions.uninstall()
+        iam_engine.shutdown()
 
 
 def _known_types(waits: dict[str, float]) -> dict[str, float]:

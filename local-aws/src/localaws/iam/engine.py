@@ -82,7 +82,9 @@ class Request:
     context: tuple[tuple[str, ContextValue], ...] = ()
 
     @staticmethod
-    def context_of(values: Mapping[str, str | Iterable[str]]) -> tuple[tuple[str, ContextValue], ...]:
+    def context_of(
+        values: Mapping[str, str | Iterable[str]],
+    ) -> tuple[tuple[str, ContextValue], ...]:
         """A request context in the hashable form `Request.context` takes."""
         return tuple(
             sorted(
@@ -347,7 +349,8 @@ class PolicyEngine:
         return self._process
 
     def _read_line(self, timeout: float) -> bytes:
-        assert self._process is not None and self._process.stdout is not None
+        assert self._process is not None
+        assert self._process.stdout is not None
         fd = self._process.stdout.fileno()
         deadline = time.monotonic() + timeout
         while b"\n" not in self._buffer:

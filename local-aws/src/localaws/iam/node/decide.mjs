@@ -96,8 +96,19 @@ async function decide(check) {
     response.resultType === 'single'
       ? [response.result.analysis]
       : response.results.map((r) => r.analysis)
-  const denials = response.overallResult === 'Allowed' ? [] : analyses.flatMap(getDenialReasons)
+  const denials = response.overallResult === 'Allowed' ? [] : analyses.flatMap(missingSide)
   return { result: response.overallResult, denials }
+}
+
+/** The engine's denial reasons; for a cross-account request with no resource policy at all it
+ * gives none, where AWS names the missing side ("because no resource-based policy allows"). */
+function missingSide(analysis) {
+  const denials = getDenialReasons(analysis)
+  if (denials.length || analysis.result === 'Allowed') {
+    return denials
+  }
+  const identityAllows = analysis.identityAnalysis?.result === 'Allowed'
+  return [{ policyType: identityAllows ? 'resource' : 'identity', denialType: 'Implicit' }]
 }
 
 async function answer(line) {

@@ -1,0 +1,199 @@
+"""With enforcement on, requests signed by IAM users and assumed roles are authorized by their
+policies, with the resource ARN AWS uses and each service's AccessDenied error.
+
+The session's server runs without enforcement (`test_without_the_switch_nothing_is_checked`);
+this module turns it on through the control API (`--enforce-iam` at start does the same) and
+off again when it ends.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from localaws.harness import LocalAwsHandle, unique
+
+ACCOUNT = "123456789012"  # moto's default account
+REGION = "eu-west-1"
+
+
+@pytest.fixture(scope="module")
+def enforcing(local_aws: LocalAwsHandle) -> Iterator[LocalAwsHandle]:
+    assert local_aws.control("iam-enforcement", {"enforce": True}) == {"enforce": True}
+    try:
+        yield local_aws
+    finally:
+        local_aws.control("iam-enforcement", {"enforce": False})
+
+
+def document(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def user_with(aws: LocalAwsHandle, *statements: dict[str, Any]) -> tuple[str, boto3.Session]:
+    arn, session = aws.iam_user("reader")
+    if statements:
+        aws.client("iam").put_user_policy(
+            UserName=arn.rsplit("/", 1)[1],
+            PolicyName="access",
+            PolicyDocument=document(*statements),
+        )
+    return arn, session
+
+
+def client(aws: LocalAwsHandle, session: boto3.Session, service: str) -> Any:
+    return session.client(service, endpoint_url=aws.endpoint_url)  # type: ignore[call-overload]
+
+
+def denied(error: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
+    response = error.value.response
+    return (
+        response["ResponseMetadata"]["HTTPStatusCode"],
+        response["Error"]["Code"],
+        response["Error"]["Message"],
+    )
+
+
+# First: the module's fixture turns enforcement on for the tests after it.
+def test_without_the_switch_nothing_is_checked(local_aws: LocalAwsHandle) -> None:
+    assert local_aws.control("iam-enforcement") == {"enforce": False}
+    name = unique("unchecked")
+    local_aws.client("ssm").put_parameter(Name=name, Value="v", Type="String")
+    _, session = user_with(local_aws)  # no policy at all
+    ssm = client(local_aws, session, "ssm")
+    assert ssm.get_parameter(Name=name)["Parameter"]["Value"] == "v"
+
+
+def test_s3_objects_follow_the_users_policy(enforcing: LocalAwsHandle) -> None:
+    admin = enforcing.client("s3")
+    bucket = unique("enforced")
+    admin.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    for key in ("shared/a.txt", "private/b.txt"):
+        admin.put_object(Bucket=bucket, Key=key, Body=b"x")
+    arn, session = user_with(
+        enforcing,
+        {
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{bucket}/shared/*",
+        },
+    )
+    s3 = client(enforcing, session, "s3")
+
+    assert s3.get_object(Bucket=bucket, Key="shared/a.txt")["Body"].read() == b"x"
+    with pytest.raises(ClientError) as error:
+        s3.get_object(Bucket=bucket, Key="private/b.txt")
+    assert denied(error) == (
+        403,
+        "AccessDenied",
+        f"User: {arn} is not authorized to perform: s3:GetObject on resource: "
+        f"arn:aws:s3:::{bucket}/private/b.txt because no identity-based policy allows the "
+        "s3:GetObject action",
+    )
+    with pytest.raises(ClientError, match="s3:ListBucket"):
+        s3.list_objects_v2(Bucket=bucket)
+
+
+def test_secrets_follow_an_assumed_roles_policy(enforcing: LocalAwsHandle) -> None:
+    iam, sts = enforcing.client("iam"), enforcing.client("sts")
+    secrets = enforcing.client("secretsmanager")
+    allowed = secrets.create_secret(Name=unique("app/token"), SecretString="s1")["ARN"]
+    other = secrets.create_secret(Name=unique("ops/token"), SecretString="s2")["ARN"]
+    role = iam.create_role(
+        RoleName=unique("reader"),
+        AssumeRolePolicyDocument=document(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ),
+    )["Role"]
+    iam.put_role_policy(
+        RoleName=role["RoleName"],
+        PolicyName="read-app-secrets",
+        PolicyDocument=document(
+            {
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:app/*",
+            }
+        ),
+    )
+    credentials = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="job")["Credentials"]
+    session = boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=REGION,
+    )
+    reader = client(enforcing, session, "secretsmanager")
+
+    assert reader.get_secret_value(SecretId=allowed)["SecretString"] == "s1"
+    with pytest.raises(ClientError) as error:
+        reader.get_secret_value(SecretId=other)
+    assert denied(error) == (
+        400,
+        "AccessDeniedException",
+        f"User: arn:aws:sts::{ACCOUNT}:assumed-role/{role['RoleName']}/job is not authorized "
+        f"to perform: secretsmanager:GetSecretValue on resource: {other} because no "
+        "identity-based policy allows the secretsmanager:GetSecretValue action",
+    )
+
+
+def test_sqs_queues_follow_the_users_policy(enforcing: LocalAwsHandle) -> None:
+    admin = enforcing.client("sqs")
+    mine = admin.create_queue(QueueName=unique("jobs"))["QueueUrl"]
+    theirs = admin.create_queue(QueueName=unique("other"))["QueueUrl"]
+    mine_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{mine.rsplit('/', 1)[1]}"
+    _, session = user_with(
+        enforcing, {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": mine_arn}
+    )
+    sqs = client(enforcing, session, "sqs")
+
+    sqs.send_message(QueueUrl=mine, MessageBody="hello")
+    with pytest.raises(ClientError) as error:
+        sqs.send_message(QueueUrl=theirs, MessageBody="hello")
+    status, _, message = denied(error)
+    assert status == 400
+    assert message.endswith(
+        f"on resource: {mine_arn.rsplit(':', 1)[0]}:{theirs.rsplit('/', 1)[1]} because no "
+        "identity-based policy allows the sqs:SendMessage action"
+    )
+
+
+def test_ssm_parameters_follow_an_explicit_deny(enforcing: LocalAwsHandle) -> None:
+    admin = enforcing.client("ssm")
+    prefix = f"/{unique('app')}"
+    for name in ("public", "secret"):
+        admin.put_parameter(Name=f"{prefix}/{name}", Value=name, Type="String")
+    parameters = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{prefix}"
+    arn, session = user_with(
+        enforcing,
+        {"Effect": "Allow", "Action": "ssm:GetParameter*", "Resource": f"{parameters}/*"},
+        {"Effect": "Deny", "Action": "ssm:*", "Resource": f"{parameters}/secret"},
+    )
+    ssm = client(enforcing, session, "ssm")
+
+    assert ssm.get_parameter(Name=f"{prefix}/public")["Parameter"]["Value"] == "public"
+    with pytest.raises(ClientError) as error:
+        ssm.get_parameter(Name=f"{prefix}/secret")
+    assert denied(error)[1:] == (
+        "AccessDeniedException",
+        f"User: {arn} is not authorized to perform: ssm:GetParameter on resource: "
+        f"{parameters}/secret with an explicit deny in an identity-based policy",
+    )
+    with pytest.raises(ClientError, match="explicit deny"):
+        ssm.get_parameters(Names=[f"{prefix}/public", f"{prefix}/secret"])
+
+
+def test_the_administrator_credentials_are_not_checked(enforcing: LocalAwsHandle) -> None:
+    bucket = unique("admin")
+    s3 = enforcing.client("s3")
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"

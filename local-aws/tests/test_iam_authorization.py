@@ -197,3 +197,76 @@ def test_the_administrator_credentials_are_not_checked(enforcing: LocalAwsHandle
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     s3.put_object(Bucket=bucket, Key="k", Body=b"v")
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
+
+
+def test_sqs_batches_need_the_single_message_action(enforcing: LocalAwsHandle) -> None:
+    queue = enforcing.client("sqs").create_queue(QueueName=unique("batch"))["QueueUrl"]
+    _, session = user_with(
+        enforcing, {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}
+    )
+    sqs = client(enforcing, session, "sqs")
+
+    sent = sqs.send_message_batch(QueueUrl=queue, Entries=[{"Id": "1", "MessageBody": "a"}])
+    assert [m["Id"] for m in sent["Successful"]] == ["1"]
+    with pytest.raises(ClientError, match="sqs:ReceiveMessage"):
+        sqs.receive_message(QueueUrl=queue)
+
+
+UBUNTU = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+
+
+def test_public_parameters_have_no_owner_account(enforcing: LocalAwsHandle) -> None:
+    """Public parameters' ARNs have no account: a policy naming them so lets users read them,
+    one naming the caller's account does not."""
+    public = f"arn:aws:ssm:{REGION}::parameter{UBUNTU}"
+    _, reader = user_with(
+        enforcing,
+        {
+            "Effect": "Allow",
+            "Action": "ssm:GetParameter",
+            "Resource": "arn:aws:ssm:*::parameter/aws/service/*",
+        },
+    )
+    _, mistaken = user_with(
+        enforcing,
+        {
+            "Effect": "Allow",
+            "Action": "ssm:GetParameter",
+            "Resource": f"arn:aws:ssm:*:{ACCOUNT}:parameter/aws/service/*",
+        },
+    )
+
+    assert client(enforcing, reader, "ssm").get_parameter(Name=UBUNTU)["Parameter"]["Value"]
+    with pytest.raises(ClientError) as error:
+        client(enforcing, mistaken, "ssm").get_parameter(Name=UBUNTU)
+    assert f"on resource: {public} because no identity-based policy" in denied(error)[2]
+
+
+def test_assume_role_needs_the_trust_policys_external_id(enforcing: LocalAwsHandle) -> None:
+    iam = enforcing.client("iam")
+    role = iam.create_role(
+        RoleName=unique("vendor"),
+        AssumeRolePolicyDocument=document(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"sts:ExternalId": "Unique-ID-1234"}},
+            }
+        ),
+    )["Role"]["Arn"]
+    arn, session = user_with(
+        enforcing, {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role}
+    )
+    sts = client(enforcing, session, "sts")
+
+    with pytest.raises(ClientError) as error:
+        sts.assume_role(RoleArn=role, RoleSessionName="job")
+    assert denied(error) == (
+        403,
+        "AccessDenied",
+        f"User: {arn} is not authorized to perform: sts:AssumeRole on resource: {role} "
+        "because no resource-based policy allows the sts:AssumeRole action",
+    )
+    assumed = sts.assume_role(RoleArn=role, RoleSessionName="job", ExternalId="Unique-ID-1234")
+    assert assumed["AssumedRoleUser"]["Arn"].endswith("/job")

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moto.core.authorization import ActionAuthenticatorMixin
-from moto.core.exceptions import JsonRESTError
+from moto.core.exceptions import AccessDeniedError, JsonRESTError
+from moto.iam.exceptions import NotFoundException as IAMNotFoundException
 from moto.iam.models import IAMBackend, ManagedPolicy, iam_backends
 from moto.s3.exceptions import S3ClientError
 from moto.sts.models import sts_backends
@@ -28,9 +29,17 @@ from moto.utilities.utils import get_partition
 
 from localaws.s3_policies import REQUEST_CONTEXT
 
-from .engine import Decision, Policy, Request, get_engine
+from .engine import Decision, EngineError, Policy, Request, get_engine
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+
+# Operations authorized as another action (Service Authorization Reference: SQS's batch
+# operations need the single-message action).
+_ALIASES = {
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+}
 
 # moto's S3 operation names that are not IAM action names (Service Authorization Reference,
 # "Actions defined by Amazon S3"); every other name moto gives is the action's own.
@@ -216,12 +225,42 @@ def _parameter_targets(response: Any) -> list[Target]:
     names = response._get_param("Names") or [
         n for n in (response._get_param("Name"), response._get_param("Path")) if n
     ]
+    if response._get_param("ResourceType") == "Parameter":
+        names = [response._get_param("ResourceId")]
     if not names:
         return [Target("*", account)]
-    return [
-        Target(f"arn:{partition}:ssm:{region}:{account}:parameter/{n.lstrip('/')}", account)
-        for n in names
-    ]
+    targets = []
+    for name in names:
+        if name.startswith("arn:"):
+            targets.append(Target(name, name.split(":")[4]))
+            continue
+        path = name.lstrip("/")
+        # AWS's public parameters belong to no account: their ARNs have none.
+        owner = "" if path.startswith("aws/service/") else account
+        targets.append(Target(f"arn:{partition}:ssm:{region}:{owner}:parameter/{path}", owner))
+    return targets
+
+
+def _role_targets(response: Any, partition: str) -> list[Target]:
+    """sts:AssumeRole on the role, judged with its trust policy as the resource policy."""
+    role_arn = response._get_param("RoleArn")
+    owner = role_arn.split(":")[4] if role_arn and role_arn.count(":") >= 5 else ""
+    if not owner:
+        return [Target("*", response.current_account)]
+    context: dict[str, str | list[str]] = {}
+    for key, parameter in (
+        ("sts:ExternalId", "ExternalId"),
+        ("sts:RoleSessionName", "RoleSessionName"),
+    ):
+        value = response._get_param(parameter)
+        if value:
+            context[key] = value
+    try:
+        role = iam_backends[owner][partition].get_role_by_arn(role_arn)
+    except IAMNotFoundException:
+        return [Target(role_arn, owner, context=context)]
+    trust = Policy("trust policy", role.assume_role_policy_document)
+    return [Target(role_arn, owner, trust, context)]
 
 
 def _targets(response: Any, service: str, action: str) -> list[Target] | None:
@@ -232,6 +271,8 @@ def _targets(response: Any, service: str, action: str) -> list[Target] | None:
         return _queue_targets(response, action)
     if service == "ssm":
         return _parameter_targets(response)
+    if service == "sts" and action == "AssumeRole":
+        return _role_targets(response, get_partition(response.region))
     return None
 
 
@@ -258,6 +299,23 @@ def _checks(caller: Caller, action: str, region: str, targets: list[Target]) -> 
         )
 
 
+class QueryAccessDenied(AccessDeniedError):
+    """The query-protocol services' denial (STS): HTTP 403, AccessDenied, AWS's message."""
+
+    def __init__(self, message: str) -> None:
+        # moto's AccessDeniedError writes its own shorter message: set ours through its base.
+        super(AccessDeniedError, self).__init__("AccessDenied", message)
+
+
+class CannotAuthorize(JsonRESTError):
+    """A request the engine could not judge: a gap of the local AWS, named, never a guess."""
+
+    code = 500
+
+    def __init__(self, error: EngineError) -> None:
+        super().__init__("InternalFailure", f"the local AWS cannot authorize this request: {error}")
+
+
 class AccessDeniedException(JsonRESTError):
     """The JSON services' denial (Secrets Manager, SSM, SQS): HTTP 400, AccessDeniedException."""
 
@@ -273,7 +331,11 @@ class S3AccessDenied(S3ClientError):
 
 
 def _first_denial(requests: list[Request]) -> tuple[Request, Decision] | None:
-    for request, decision in zip(requests, get_engine().decide_all(requests), strict=True):
+    try:
+        decisions = get_engine().decide_all(requests)
+    except EngineError as error:
+        raise CannotAuthorize(error) from None
+    for request, decision in zip(requests, decisions, strict=True):
         if not decision.allowed:
             return request, decision
     return None
@@ -297,10 +359,13 @@ def _authorize_normal(response: Any, resource: str = "*") -> None:
     targets = _targets(response, service, action)
     if targets is None:
         return
-    requests = list(_checks(caller, f"{service}:{action}", response.region, targets))
+    iam_action = f"{service}:{action}"
+    requests = list(_checks(caller, _ALIASES.get(iam_action, iam_action), response.region, targets))
     denied = _first_denial(requests)
     if denied is not None:
         request, decision = denied
+        if service == "sts":
+            raise QueryAccessDenied(decision.message(request))
         raise AccessDeniedException(decision.message(request))
 
 

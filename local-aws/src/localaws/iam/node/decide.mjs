@@ -34,20 +34,39 @@ function asList(value) {
   return Array.isArray(value) ? value : [value]
 }
 
+// AWS's public SSM parameters have ARNs without an account ("arn:aws:ssm:eu-west-1::parameter/
+// aws/service/..."), which iam-simulate cannot type. Such requests are judged with a stand-in
+// account written into the resource and into every account-less SSM pattern alike (so "" still
+// matches only "", and "*" both), with a resource policy sharing the parameter with everyone, as
+// AWS shares these parameters with every account.
+const ACCOUNTLESS_SSM = /^(arn:[^:]*:ssm:[^:]*:)(:)/
+const PUBLIC_OWNER = '000000000000'
+const SHARED_WITH_EVERYONE = {
+  Version: '2012-10-17',
+  Statement: [{ Effect: 'Allow', Principal: '*', Action: 'ssm:GetParameter*', Resource: '*' }]
+}
+
+function needsRewrite(pattern) {
+  return (WILDCARD_TYPE.test(pattern) && !pattern.includes('${')) || ACCOUNTLESS_SSM.test(pattern)
+}
+
 function remember(digest, document) {
   const statements = asList(document.Statement ?? [])
   const resolvable = statements.some((statement) =>
     ['Resource', 'NotResource'].some(
-      (element) =>
-        element in statement &&
-        asList(statement[element]).some((p) => WILDCARD_TYPE.test(p) && !p.includes('${'))
+      (element) => element in statement && asList(statement[element]).some(needsRewrite)
     )
   )
   policies.set(digest, { document, resolvable })
 }
 
+function ownedByPublic(arn) {
+  return arn.replace(ACCOUNTLESS_SSM, `$1${PUBLIC_OWNER}:`)
+}
+
 /** The document as the engine should see it for `resource`: wildcard-type patterns that match
- * the resource by IAM's rule are replaced by the resource itself. */
+ * the resource by IAM's rule are replaced by the resource itself; account-less SSM patterns
+ * get the stand-in owner. */
 function forResource(digest, resource) {
   const entry = policies.get(digest)
   if (entry === undefined) {
@@ -56,8 +75,11 @@ function forResource(digest, resource) {
   if (!entry.resolvable) {
     return entry.document
   }
-  const resolve = (pattern) =>
-    WILDCARD_TYPE.test(pattern) && globRegExp(pattern).test(resource) ? resource : pattern
+  const resolve = (pattern) => {
+    const owned = ownedByPublic(pattern)
+    const typeIsWild = WILDCARD_TYPE.test(owned) && !owned.includes('${')
+    return typeIsWild && globRegExp(owned).test(resource) ? resource : owned
+  }
   const statements = asList(entry.document.Statement).map((statement) => {
     const copy = { ...statement }
     for (const element of ['Resource', 'NotResource']) {
@@ -73,20 +95,26 @@ function forResource(digest, resource) {
 }
 
 async function decide(check) {
+  const isPublic = ACCOUNTLESS_SSM.test(check.resource)
+  const resource = isPublic ? ownedByPublic(check.resource) : check.resource
   const named = (pairs) =>
-    pairs.map(([name, digest]) => ({ name, policy: forResource(digest, check.resource) }))
+    pairs.map(([name, digest]) => ({ name, policy: forResource(digest, resource) }))
+  let resourcePolicy = check.resourcePolicy ? forResource(check.resourcePolicy, resource) : undefined
+  if (isPublic) {
+    resourcePolicy = SHARED_WITH_EVERYONE
+  }
   const simulation = {
     request: {
       principal: check.principal,
       action: check.action,
-      resource: { resource: check.resource, accountId: check.account },
+      resource: { resource, accountId: isPublic ? PUBLIC_OWNER : check.account },
       contextVariables: check.context
     },
     identityPolicies: named(check.identity),
     serviceControlPolicies: [],
     resourceControlPolicies: [],
     permissionBoundaryPolicies: check.boundary.length ? named(check.boundary) : undefined,
-    resourcePolicy: check.resourcePolicy ? forResource(check.resourcePolicy, check.resource) : undefined
+    resourcePolicy
   }
   const response = await runSimulation(simulation, {})
   if (response.resultType === 'error') {

@@ -1,9 +1,9 @@
 """With enforcement on, requests signed by IAM users and assumed roles are authorized by their
 policies, with the resource ARN AWS uses and each service's AccessDenied error.
 
-The session's server runs without enforcement (`test_without_the_switch_nothing_is_checked`);
-this module turns it on through the control API (`--enforce-iam` at start does the same) and
-off again when it ends.
+The session's server runs without enforcement unless LOCALAWS_ENFORCE_IAM=1; this module turns
+it on through the control API (`--enforce-iam` at start does the same) and restores it when it
+ends.
 """
 
 from __future__ import annotations
@@ -21,13 +21,25 @@ ACCOUNT = "123456789012"  # moto's default account
 REGION = "eu-west-1"
 
 
+def switched(aws: LocalAwsHandle, enforce: bool) -> Iterator[LocalAwsHandle]:
+    """The server with enforcement on or off, as it was again afterwards (a whole run may have
+    it on: LOCALAWS_ENFORCE_IAM=1)."""
+    before = aws.control("iam-enforcement")["enforce"]
+    assert aws.control("iam-enforcement", {"enforce": enforce}) == {"enforce": enforce}
+    try:
+        yield aws
+    finally:
+        aws.control("iam-enforcement", {"enforce": before})
+
+
 @pytest.fixture(scope="module")
 def enforcing(local_aws: LocalAwsHandle) -> Iterator[LocalAwsHandle]:
-    assert local_aws.control("iam-enforcement", {"enforce": True}) == {"enforce": True}
-    try:
-        yield local_aws
-    finally:
-        local_aws.control("iam-enforcement", {"enforce": False})
+    yield from switched(local_aws, enforce=True)
+
+
+@pytest.fixture
+def not_enforcing(local_aws: LocalAwsHandle) -> Iterator[LocalAwsHandle]:
+    yield from switched(local_aws, enforce=False)
 
 
 def document(*statements: dict[str, Any]) -> str:
@@ -59,12 +71,11 @@ def denied(error: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
 
 
 # First: the module's fixture turns enforcement on for the tests after it.
-def test_without_the_switch_nothing_is_checked(local_aws: LocalAwsHandle) -> None:
-    assert local_aws.control("iam-enforcement") == {"enforce": False}
+def test_without_the_switch_nothing_is_checked(not_enforcing: LocalAwsHandle) -> None:
     name = unique("unchecked")
-    local_aws.client("ssm").put_parameter(Name=name, Value="v", Type="String")
-    _, session = user_with(local_aws)  # no policy at all
-    ssm = client(local_aws, session, "ssm")
+    not_enforcing.client("ssm").put_parameter(Name=name, Value="v", Type="String")
+    _, session = user_with(not_enforcing)  # no policy at all
+    ssm = client(not_enforcing, session, "ssm")
     assert ssm.get_parameter(Name=name)["Parameter"]["Value"] == "v"
 
 

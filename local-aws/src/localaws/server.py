@@ -35,6 +35,7 @@ from .iam import engine as iam_engine
 from .locking import BACKEND_LOCK
 
 log = logging.getLogger(__name__)
+ENFORCE_IAM_VARIABLE = "LOCALAWS_ENFORCE_IAM"
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -247,8 +248,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--enforce-iam",
         action="store_true",
+        default=os.environ.get(ENFORCE_IAM_VARIABLE) == "1",
         help="authorize requests signed by IAM users and assumed roles with the IAM policy "
-        "engine (S3, Secrets Manager, SQS, SSM so far; default: off)",
+        f"engine (S3, Secrets Manager, SQS, SSM, STS AssumeRole so far; default: off, or on "
+        f"when {ENFORCE_IAM_VARIABLE}=1, which lets a whole test run try enforcement)",
     )
     args = parser.parse_args(argv)
     if args.host not in devtls.LOCAL_HOSTS:

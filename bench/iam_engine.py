@@ -1,4 +1,5 @@
-"""The local AWS's IAM engine: start time and per-decision latency (cold, warm, cached, batched).
+"""The local AWS's IAM engine: start time and per-decision latency (cold, warm, cached, batched),
+and what enforcement adds to a request an IAM user signs, on a running local AWS.
 
     python -m bench.iam_engine        prints one JSON object of figures (milliseconds)
 
@@ -10,9 +11,13 @@ from __future__ import annotations
 
 import json
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+from localaws.harness import isolate_environment, running_local_aws, unique
 from localaws.iam.engine import Policy, PolicyEngine, Request
 
 ACCOUNT = "111122223333"
@@ -52,6 +57,48 @@ def _object(n: int) -> Request:
     return Request(USER, "s3:GetObject", f"arn:aws:s3:::bench/{n}", ACCOUNT, (POLICY,))
 
 
+def _median_ms(calls: list[Callable[[], object]]) -> float:
+    return _ms(statistics.median(_timed(call) for call in calls))
+
+
+def server_figures() -> dict[str, Any]:
+    """Median latency of S3 GetObject signed by an IAM user, enforcement off and on: the same
+    object again (cached decision) and a new object each time (a decision per request)."""
+    isolate_environment()
+    with tempfile.TemporaryDirectory() as state, running_local_aws(Path(state)) as aws:
+        admin = aws.client("s3")
+        bucket = unique("bench")
+        admin.create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": aws.region}
+        )
+        for n in range(ROUNDS * 3):
+            admin.put_object(Bucket=bucket, Key=f"k{n}", Body=b"x")
+        arn, session = aws.iam_user("bench")
+        aws.client("iam").put_user_policy(
+            UserName=arn.rsplit("/", 1)[1], PolicyName="read", PolicyDocument=POLICY.document
+        )
+        s3 = session.client("s3", endpoint_url=aws.endpoint_url)  # type: ignore[call-overload]
+
+        def get(n: int) -> Callable[[], object]:
+            return lambda: s3.get_object(Bucket=bucket, Key=f"k{n}")
+
+        figures: dict[str, Any] = {}
+        off_same = _median_ms([get(0)] * ROUNDS)
+        off_new = _median_ms([get(n) for n in range(ROUNDS)])
+        aws.control("iam-enforcement", {"enforce": True})
+        first = _ms(_timed(get(0)))  # the engine starts here
+        figures["server_first_enforced_request_ms"] = first
+        figures["server_get_object_same_key_ms"] = {
+            "off": off_same,
+            "on": _median_ms([get(0)] * ROUNDS),
+        }
+        figures["server_get_object_new_key_ms"] = {
+            "off": off_new,
+            "on": _median_ms([get(n) for n in range(ROUNDS, 2 * ROUNDS)]),
+        }
+        return figures
+
+
 def main() -> int:
     engine = PolicyEngine()
     try:
@@ -85,6 +132,7 @@ def main() -> int:
         "cached_decision_median_ms": _ms(statistics.median(cached)),
         "batch_of_20_uncached_median_ms": _ms(statistics.median(batches)),
         "stats": vars(engine.stats),
+        **server_figures(),
     }
     print(json.dumps(figures, indent=2))
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -354,3 +355,18 @@ def test_a_request_the_engine_cannot_judge_is_an_error_not_a_decision(
 ) -> None:
     with pytest.raises(EngineError, match=r"s3:FetchObject .*invalid\.action"):
         engine.decide(Request(ALICE, "s3:FetchObject", f"{BUCKET}/a", ACCOUNT, (everything,)))
+
+
+def test_threads_share_the_engine_safely(engine: PolicyEngine) -> None:
+    """The server asks from its request threads: answers never cross between them."""
+
+    def ask(n: int) -> list[bool]:
+        requests = [
+            Request(ALICE, action, f"{BUCKET}/thread-{n}-{i}", ACCOUNT, (read_bucket,))
+            for i, action in enumerate(["s3:GetObject", "s3:PutObject"] * 5)
+        ]
+        return [engine.decide(r).allowed for r in requests]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(ask, range(16)))
+    assert answers == [[True, False] * 5] * 16

@@ -370,3 +370,11 @@ def test_threads_share_the_engine_safely(engine: PolicyEngine) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(ask, range(16)))
     assert answers == [[True, False] * 5] * 16
+
+
+def test_a_numeric_sid_is_judged_not_refused(engine: PolicyEngine) -> None:
+    """CloudFormation passes a template's `Sid: 1` on as text; the engine alone would refuse it."""
+    numbered = policy({**allow("s3:GetObject", f"{BUCKET}/*"), "Sid": 1})
+    assert engine.decide(
+        Request(ALICE, "s3:GetObject", f"{BUCKET}/a", ACCOUNT, (numbered,))
+    ).allowed

@@ -50,7 +50,17 @@ function needsRewrite(pattern) {
   return (WILDCARD_TYPE.test(pattern) && !pattern.includes('${')) || ACCOUNTLESS_SSM.test(pattern)
 }
 
-function remember(digest, document) {
+function remember(digest, given) {
+  // A Sid is text, but a YAML template's `Sid: 1` is a number, which CloudFormation passes on as
+  // "1"; iam-simulate refuses the whole policy for it. A Sid never changes a decision.
+  const document = Array.isArray(given.Statement)
+    ? {
+        ...given,
+        Statement: given.Statement.map((s) =>
+          typeof s?.Sid === 'number' ? { ...s, Sid: String(s.Sid) } : s
+        )
+      }
+    : given
   const statements = asList(document.Statement ?? [])
   const resolvable = statements.some((statement) =>
     ['Resource', 'NotResource'].some(

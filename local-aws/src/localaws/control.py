@@ -41,14 +41,12 @@ def spawn(
     stdout: Any,
     stderr: Any = None,
     stabilize: Mapping[str, float] | None = None,
-    enforce_iam: bool = False,
 ) -> subprocess.Popen[Any]:
     """The server as a child process in a session of its own (so stopping it stops its
     Lambda workers too), with fake credentials: it must never reach a real account.
 
     `stabilize`: seconds CloudFormation waits per resource type created or deleted (the
     server's `--stabilize`); ValueError names the fix for a bad one before anything starts.
-    `enforce_iam`: authorize IAM users' and assumed roles' requests (the server's `--enforce-iam`).
     """
     waits = check_stabilize(stabilize or {})
     env = {
@@ -59,8 +57,6 @@ def spawn(
     command = [sys.executable, "-m", "localaws.server"]
     for resource_type, seconds in waits.items():
         command += ["--stabilize", f"{resource_type}={seconds!r}"]
-    if enforce_iam:
-        command.append("--enforce-iam")
     return subprocess.Popen(
         [*command, "--port", str(port), "--state-dir", str(state_dir)],
         stdout=stdout,

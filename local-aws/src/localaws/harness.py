@@ -119,18 +119,12 @@ def unique(prefix: str) -> str:
 
 @contextmanager
 def running_local_aws(
-    state_dir: Path,
-    port: int = 0,
-    stabilize: Mapping[str, float] | None = None,
-    enforce_iam: bool = False,
+    state_dir: Path, port: int = 0, stabilize: Mapping[str, float] | None = None
 ) -> Iterator[LocalAwsHandle]:
     """Start the server as a child process; stop it (and everything it started) on exit.
-    `stabilize`: seconds CloudFormation waits per resource type (the server's `--stabilize`);
-    `enforce_iam`: authorize IAM users' and assumed roles' requests (`--enforce-iam`)."""
+    `stabilize`: seconds CloudFormation waits per resource type (the server's `--stabilize`)."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    process = spawn(
-        state_dir, port, stdout=subprocess.PIPE, stabilize=stabilize, enforce_iam=enforce_iam
-    )
+    process = spawn(state_dir, port, stdout=subprocess.PIPE, stabilize=stabilize)
     try:
         assert process.stdout is not None
         line = _read_ready_line(process)

@@ -30,8 +30,7 @@ class LocalAwsConfig:
     certificate authority as well as the system's, for HTTPS listeners such as the
     custom-resource response endpoint and other local services. `stabilize` holds the seconds
     CloudFormation waits, per resource type, before a created or deleted resource is complete
-    (see `stabilize_waits`); empty, nothing waits. `enforce_iam` authorizes requests signed by
-    IAM users and assumed roles with the IAM engine (`localaws.iam.authorization`).
+    (see `stabilize_waits`); empty, nothing waits.
     """
 
     endpoint_url: str
@@ -39,7 +38,6 @@ class LocalAwsConfig:
     ca_bundle: Path | None = None
     response_url_base: str | None = None
     stabilize: Mapping[str, float] = field(default_factory=dict)
-    enforce_iam: bool = False
 
 
 def stabilize_waits(specs: Iterable[str]) -> dict[str, float]:

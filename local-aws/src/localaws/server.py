@@ -136,7 +136,8 @@ class LocalAws:
     """The server, in this process (tests, demo) or as the main program.
 
     `stabilize` maps resource types to the seconds their creation and deletion take (see
-    `stabilize_waits`); a bad one raises ValueError naming the fix.
+    `stabilize_waits`); a bad one raises ValueError naming the fix. `enforce_iam` authorizes
+    requests signed by IAM users and assumed roles (`localaws.iam.authorization`).
     """
 
     def __init__(
@@ -191,7 +192,6 @@ class LocalAws:
             ca_bundle=ca.bundle,
             response_url_base=f"https://{self.host}:{responses.server_port}",
             stabilize=self.stabilize,
-            enforce_iam=self.enforce_iam,
         )
         set_config(self.config)
         extensions.install()

@@ -14,6 +14,8 @@ from typing import Any
 
 import boto3
 import pytest
+import urllib3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from localaws.harness import LocalAwsHandle, unique
 
@@ -107,6 +109,13 @@ def test_s3_objects_follow_the_users_policy(enforcing: LocalAwsHandle) -> None:
     )
     with pytest.raises(ClientError, match="s3:ListBucket"):
         s3.list_objects_v2(Bucket=bucket)
+    v4 = session.client(
+        "s3", endpoint_url=enforcing.endpoint_url, config=Config(signature_version="s3v4")
+    )
+    for signer in (s3, v4):  # presigned URLs: boto3's default (SigV2) and SigV4
+        for key, status in (("shared/a.txt", 200), ("private/b.txt", 403)):
+            url = signer.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key})
+            assert urllib3.request("GET", url).status == status, (key, url)
 
 
 def test_secrets_follow_an_assumed_roles_policy(enforcing: LocalAwsHandle) -> None:

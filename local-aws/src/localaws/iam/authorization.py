@@ -342,10 +342,19 @@ def _first_denial(requests: list[Request]) -> tuple[Request, Decision] | None:
 
 
 def _caller_of(response: Any) -> Caller | None:
+    """The signer: from the Authorization header, or from a presigned URL (SigV4's
+    X-Amz-Credential, or SigV2's AWSAccessKeyId, which boto3 uses to presign S3 URLs)."""
     match = _CREDENTIAL.search(response.headers.get("Authorization", ""))
-    if match is None:
+    query = response.querystring
+    if match is not None:
+        key = match[1]
+    elif query.get("X-Amz-Credential"):
+        key = query["X-Amz-Credential"][0].split("/", 1)[0]
+    else:
+        key = (query.get("AWSAccessKeyId") or [""])[0]
+    if not key:
         return None
-    return resolve_caller(response.current_account, get_partition(response.region), match[1])
+    return resolve_caller(response.current_account, get_partition(response.region), key)
 
 
 def _authorize_normal(response: Any, resource: str = "*") -> None:

@@ -178,11 +178,12 @@ def test_sqs_queues_follow_the_users_policy(enforcing: LocalAwsHandle) -> None:
     sqs.send_message(QueueUrl=mine, MessageBody="hello")
     with pytest.raises(ClientError) as error:
         sqs.send_message(QueueUrl=theirs, MessageBody="hello")
-    status, _, message = denied(error)
-    assert status == 400
-    assert message.endswith(
-        f"on resource: {mine_arn.rsplit(':', 1)[0]}:{theirs.rsplit('/', 1)[1]} because no "
-        "identity-based policy allows the sqs:SendMessage action"
+    status, code, message = denied(error)
+    assert (status, code) == (403, "AccessDenied")
+    assert message.endswith(  # SQS writes the action in lower case
+        f"perform: sqs:sendmessage on resource: {mine_arn.rsplit(':', 1)[0]}:"
+        f"{theirs.rsplit('/', 1)[1]} because no identity-based policy allows the sqs:sendmessage "
+        "action"
     )
 
 
@@ -228,7 +229,7 @@ def test_sqs_batches_need_the_single_message_action(enforcing: LocalAwsHandle) -
 
     sent = sqs.send_message_batch(QueueUrl=queue, Entries=[{"Id": "1", "MessageBody": "a"}])
     assert [m["Id"] for m in sent["Successful"]] == ["1"]
-    with pytest.raises(ClientError, match="sqs:ReceiveMessage"):
+    with pytest.raises(ClientError, match="sqs:receivemessage"):
         sqs.receive_message(QueueUrl=queue)
 
 

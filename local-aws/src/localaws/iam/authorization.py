@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from moto.core.authorization import ActionAuthenticatorMixin
@@ -317,10 +317,21 @@ class CannotAuthorize(JsonRESTError):
 
 
 class AccessDeniedException(JsonRESTError):
-    """The JSON services' denial (Secrets Manager, SSM, SQS): HTTP 400, AccessDeniedException."""
+    """The JSON services' denial (Secrets Manager, SSM): HTTP 400, AccessDeniedException."""
 
     def __init__(self, message: str) -> None:
         super().__init__("AccessDeniedException", message)
+
+
+class SqsAccessDenied(JsonRESTError):
+    """SQS's denial: its JSON protocol keeps the query API's code through the
+    x-amzn-query-error header (SDKs report AccessDenied, HTTP 403 as the query API answered),
+    and its message writes the action in lower case ("sqs:sendmessage")."""
+
+    code = 403
+
+    def __init__(self, message: str) -> None:
+        super().__init__("AccessDenied", message)
 
 
 class S3AccessDenied(S3ClientError):
@@ -375,6 +386,10 @@ def _authorize_normal(response: Any, resource: str = "*") -> None:
         request, decision = denied
         if service == "sts":
             raise QueryAccessDenied(decision.message(request))
+        if service == "sqs":
+            # moto answers an authorization error with the response's own headers.
+            response.response_headers["x-amzn-query-error"] = "AccessDenied;Sender"
+            raise SqsAccessDenied(decision.message(replace(request, action=request.action.lower())))
         raise AccessDeniedException(decision.message(request))
 
 

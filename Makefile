@@ -33,7 +33,14 @@ $(VENV)/.installed: pyproject.toml local-aws/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install $(PIP_QUIET) -e ./local-aws -e '.[dev]'
 	@touch $@
 
-install: $(VENV)/.installed ## Create .venv with the tooling, the functions' libraries and the test tools
+# The local AWS's IAM policy engine (Node 20+): installed from its lockfile, again only when the
+# lockfile changes.
+IAM_ENGINE := local-aws/src/localaws/iam/node
+$(IAM_ENGINE)/node_modules/.installed: $(IAM_ENGINE)/package-lock.json
+	cd $(IAM_ENGINE) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install: $(VENV)/.installed $(IAM_ENGINE)/node_modules/.installed ## Create .venv with the tooling, the functions' libraries, the test tools and the IAM engine
 
 $(SAM):
 	$(PYTHON) -m venv $(TOOLS)/sam
@@ -89,4 +96,4 @@ publish: install tools ## Package and publish the platform stack to real AWS (yo
 	$(BIN)/valohai-hybrid publish $(PUBLISH_ARGS)
 
 clean: ## Remove environments, caches and build output
-	rm -rf $(VENV) $(TOOLS) .cache .localaws .aws-sam build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(IAM_ENGINE)/node_modules .cache .localaws .aws-sam build *.egg-info .pytest_cache .mypy_cache .ruff_cache

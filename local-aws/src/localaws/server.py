@@ -30,9 +30,12 @@ from localaws import devtls
 
 from . import access, faults
 from .config import LocalAwsConfig, check_stabilize, set_config, stabilize_waits
+from .iam import authorization as iam_authorization
+from .iam import engine as iam_engine
 from .locking import BACKEND_LOCK
 
 log = logging.getLogger(__name__)
+ENFORCE_IAM_VARIABLE = "LOCALAWS_ENFORCE_IAM"
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -84,6 +87,13 @@ def _control(request: Request) -> Response:
         elif request.method == "DELETE":
             faults.FAULTS.clear()
         return _json(faults.FAULTS.state())
+    if request.path == "/_localaws/iam-enforcement":
+        if request.method == "POST":
+            enforce = request.get_json(force=True).get("enforce")
+            if not isinstance(enforce, bool):
+                return _json({"message": 'send {"enforce": true} or {"enforce": false}'}, 400)
+            (iam_authorization.install if enforce else iam_authorization.uninstall)()
+        return _json({"enforce": iam_authorization.enforcing()})
     if request.path == "/_localaws/custom-resource-responses":
         return _json([asdict(r) for r in BROKER.received])
     if request.path == "/_localaws/accesses":
@@ -130,7 +140,8 @@ class LocalAws:
     """The server, in this process (tests, demo) or as the main program.
 
     `stabilize` maps resource types to the seconds their creation and deletion take (see
-    `stabilize_waits`); a bad one raises ValueError naming the fix.
+    `stabilize_waits`); a bad one raises ValueError naming the fix. `enforce_iam` authorizes
+    requests signed by IAM users and assumed roles (`localaws.iam.authorization`).
     """
 
     def __init__(
@@ -139,7 +150,9 @@ class LocalAws:
         host: str = "127.0.0.1",
         port: int = 0,
         stabilize: Mapping[str, float] | None = None,
+        enforce_iam: bool = False,
     ) -> None:
+        self.enforce_iam = enforce_iam
         self.state_dir = state_dir
         self.host = host
         self.port = port
@@ -186,6 +199,8 @@ class LocalAws:
         )
         set_config(self.config)
         extensions.install()
+        if self.enforce_iam:
+            iam_authorization.install()
         for server in (responses, api):
             thread = threading.Thread(target=server.serve_forever, daemon=True)
             thread.start()
@@ -204,6 +219,8 @@ class LocalAws:
         self._servers.clear()
         self._threads.clear()
         extensions.uninstall()
+        iam_authorization.uninstall()
+        iam_engine.shutdown()
 
 
 def _known_types(waits: dict[str, float]) -> dict[str, float]:
@@ -232,6 +249,14 @@ def main(argv: list[str] | None = None) -> int:
         help="wait this long for each resource of TYPE created or deleted, as CloudFormation "
         "waits for AWS (repeatable; e.g. AWS::EC2::Instance=10; default: no waits)",
     )
+    parser.add_argument(
+        "--enforce-iam",
+        action="store_true",
+        default=os.environ.get(ENFORCE_IAM_VARIABLE) == "1",
+        help="authorize requests signed by IAM users and assumed roles with the IAM policy "
+        f"engine (S3, Secrets Manager, SQS, SSM, STS AssumeRole so far; default: off, or on "
+        f"when {ENFORCE_IAM_VARIABLE}=1, which lets a whole test run try enforcement)",
+    )
     args = parser.parse_args(argv)
     if args.host not in devtls.LOCAL_HOSTS:
         parser.error("the local AWS binds to loopback only (127.0.0.1 or localhost)")
@@ -240,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault(name, "testing")
     try:
         stabilize = stabilize_waits(args.stabilize)
-        server = LocalAws(args.state_dir.resolve(), args.host, args.port, stabilize)
+        server = LocalAws(
+            args.state_dir.resolve(), args.host, args.port, stabilize, args.enforce_iam
+        )
     except ValueError as exc:
         parser.error(str(exc))
     config = server.start()
@@ -253,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         "ca_bundle": str(config.ca_bundle),
         "response_url_base": config.response_url_base,
         "stabilize": stabilize,  # shown by `local-aws status`: these waits slow every stack
+        "enforce_iam": args.enforce_iam,
     }
     status_file = args.state_dir / "server.json"
     status_file.write_text(json.dumps(info))

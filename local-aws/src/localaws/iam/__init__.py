@@ -1,0 +1,1 @@
+"""IAM authorization in the local AWS: a real policy engine (see `engine`)."""

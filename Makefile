@@ -12,6 +12,9 @@ CHECKOV := $(TOOLS)/checkov/bin/checkov
 SAM_CLI_VERSION := 1.170.0
 CHECKOV_VERSION := 3.3.30
 PIP_QUIET := --quiet --disable-pip-version-check
+# pytest workers for `make test` (pytest-xdist): most of the suite waits on servers, Lambda
+# workers and redelivery intervals, so two workers finish sooner even on two cores.
+TEST_WORKERS ?= 2
 
 # Every tool run uses fake credentials and a region: nothing here may reach a real account
 # unless a maintainer runs `make publish` with their own credentials.
@@ -61,7 +64,8 @@ test: install tools ## Run every test (unit, templates, local AWS, integration, 
 		$$as_root apt-get update -qq && \
 		$$as_root env DEBIAN_FRONTEND=noninteractive \
 			apt-get install -y -qq --no-install-recommends redis-server; }
-	$(LOCAL_ENV) PATH="$(CURDIR)/$(TOOLS)/sam/bin:$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	$(LOCAL_ENV) PATH="$(CURDIR)/$(TOOLS)/sam/bin:$$PATH" $(BIN)/python -m pytest \
+		-n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS); \
 	status=$$?; if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; exit $$status
 
 lint: install tools ## ruff, mypy, import contracts, sam validate, cfn-lint, checkov, shellcheck

@@ -391,20 +391,26 @@ class _Worker:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
-        self._close_stdin()
+        self.close_input()
 
-    def stop(self) -> None:
-        """End of input makes the bootstrap exit; kill it if it does not."""
-        self._close_stdin()
-        try:
-            self.process.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def _close_stdin(self) -> None:
+    def close_input(self) -> None:
+        """End of input: the bootstrap exits once its current invocation is over."""
         with contextlib.suppress(BrokenPipeError):
             assert self.process.stdin is not None
             self.process.stdin.close()
+
+
+def _stop_all(workers: list[_Worker], grace: float = 2.0) -> None:
+    """End every worker's input at once, then give them `grace` seconds in all to exit (one
+    after the other, sixteen idle environments would hold a server's stop for half a minute)."""
+    for worker in workers:
+        worker.close_input()
+    deadline = time.monotonic() + grace
+    for worker in workers:
+        try:
+            worker.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            worker.kill()
 
 
 class _Pool:
@@ -442,8 +448,7 @@ class _Pool:
                     chosen = worker
             self._idle = [w for w in self._idle if w is not chosen and w not in retired]
             idle_exit_seconds = self.keep_warm_seconds + _IDLE_EXIT_GRACE_SECONDS
-        for worker in retired:
-            worker.stop()
+        _stop_all(retired)
         if chosen is None:
             chosen = _Worker(environment, idle_exit_seconds)
         with self._lock:
@@ -460,8 +465,7 @@ class _Pool:
                 self._idle = self._idle[-MAX_IDLE_ENVIRONMENTS:]
             else:
                 retired = [worker]
-        for stale in retired:
-            stale.stop()
+        _stop_all(retired)
 
     def close(self) -> None:
         """Stop every environment, busy ones too; later ones are not kept."""
@@ -471,8 +475,7 @@ class _Pool:
             self._idle, self._busy = [], set()
         for worker in busy:
             worker.kill()
-        for worker in idle:
-            worker.stop()
+        _stop_all(idle)
 
 
 _pool = _Pool()

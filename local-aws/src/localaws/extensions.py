@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from . import lambda_runtime, public_parameters, s3_policies, servicecatalog
+from . import iam, lambda_runtime, public_parameters, s3_policies, servicecatalog
 from .cloudformation.install import install as install_cloudformation
 
 
 def install() -> None:
     """Call once the configuration is set and before the server serves its first request."""
     install_cloudformation()
+    iam.install()
     lambda_runtime.install()
     servicecatalog.install()
     public_parameters.install()

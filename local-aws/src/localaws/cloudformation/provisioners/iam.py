@@ -3,6 +3,10 @@
 moto's Role model ignores ManagedPolicyArns, keeps inline policy documents as objects and
 updates only the description; its InstanceProfile model cannot change roles; its
 ManagedPolicy model has neither update nor delete.
+
+Deletion removes only what the resource itself declares, as CloudFormation's handlers do: a
+policy another stack (or anyone) put on a role keeps the role alive, and IAM's DeleteConflict
+fails the deletion (DELETE_FAILED with IAM's message), as it does in AWS.
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ class Role(MotoProvisioner):
         try:
             self._sync(ctx, role.name, {}, props)
         except Exception:
-            self._delete(backend, role.name)
+            self._delete(ctx, role.name, props)
             raise
         return Provisioned(role.name, {"Arn": role.arn, "RoleId": role.id})
 
@@ -121,7 +125,8 @@ class Role(MotoProvisioner):
         backend = iam_backend(ctx)
         wanted = _inline(new)
         for policy_name in _inline(old).keys() - wanted.keys():
-            backend.delete_role_policy(name, policy_name)
+            with contextlib.suppress(NotFoundException):  # deleted elsewhere already
+                backend.delete_role_policy(name, policy_name)
         for policy_name, document in wanted.items():
             backend.put_role_policy(name, policy_name, document)
         old_arns = set(old.get("ManagedPolicyArns", []))
@@ -133,19 +138,20 @@ class Role(MotoProvisioner):
             backend.attach_role_policy(_attachable(ctx, arn), name)
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
-        self._delete(iam_backend(ctx), current.physical_id)
+        self._delete(ctx, current.physical_id, props)
 
-    @staticmethod
-    def _delete(backend: IAMBackend, name: str) -> None:
-        """Delete the role with its policies, as CloudFormation's handler does."""
+    def _delete(self, ctx: ResourceContext, name: str, props: dict[str, Any]) -> None:
+        """Remove the role's own `Policies` and `ManagedPolicyArns`, then delete it.
+
+        What others attached stays, so IAM refuses the deletion ("Cannot delete entity, must
+        delete policies first.", DeleteConflict), as CloudFormation reports it in AWS.
+        """
+        backend = iam_backend(ctx)
         try:
-            role = backend.get_role(name)
+            backend.get_role(name)
         except NotFoundException:
             return
-        for policy_name in list(role.policies):
-            backend.delete_role_policy(name, policy_name)
-        for arn in list(role.managed_policies):
-            backend.detach_role_policy(arn, name)
+        self._sync(ctx, name, props, {})
         backend.delete_role(name)
 
 
@@ -291,11 +297,17 @@ class ManagedPolicy(MotoProvisioner):
         )
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
+        """Detach the declared roles, users and groups, delete the older versions, then the
+        policy; one attached elsewhere stays attached, and IAM's DeleteConflict ("Cannot
+        delete a policy attached to entities.") fails the deletion, as in AWS."""
         backend = iam_backend(ctx)
         arn = current.physical_id
         if arn not in backend.managed_policies:
             return
         self._attach(ctx, arn, props, {})
+        for version in list(backend.get_policy(arn).versions):
+            if not version.is_default:
+                backend.delete_policy_version(arn, version.version_id)
         backend.delete_policy(arn)
 
     def _attach(

@@ -1,0 +1,13 @@
+"""IAM for the local AWS: moto's backend, made to refuse deletions AWS refuses.
+
+moto 5.2.5 already answers DeleteConflict for DeleteRole (instance profile, managed or inline
+policies left) and DeleteInstanceProfile (roles left), but deletes a managed policy that is
+still attached or still has other versions. `install()` makes DeletePolicy refuse those as AWS
+documents (see `models`).
+"""
+
+from __future__ import annotations
+
+from .models import install
+
+__all__ = ["install"]

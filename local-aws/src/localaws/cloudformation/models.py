@@ -106,6 +106,8 @@ class LocalCloudFormationBackend(CloudFormationBackend):
             stack.tags = tags
         if role_arn:
             stack.role_arn = role_arn
+        if capabilities is not None:  # what the update acknowledged holds for nested stacks
+            stack.capabilities = capabilities
         self.engine.start(stack, lambda: self.engine.update(stack, plan))
         return stack
 
@@ -174,7 +176,7 @@ class LocalCloudFormationBackend(CloudFormationBackend):
         plan = self.engine.plan(
             body,
             parameters,
-            capabilities=parent.capabilities or None,
+            capabilities=list(parent.capabilities),
             stack_name=name,
             role_arn=parent.role_arn,
         )
@@ -202,7 +204,7 @@ class LocalCloudFormationBackend(CloudFormationBackend):
         plan = self.engine.plan(
             body,
             parameters,
-            capabilities=parent.capabilities or None,
+            capabilities=list(parent.capabilities),
             stack_name=stack.name,
             role_arn=parent.role_arn,
         )

@@ -20,6 +20,7 @@ from localaws.servicecatalog.provisioning import (
     UPDATE,
     ProvisionedProduct,
     Record,
+    acknowledged,
     cloudformation,
     stack_tags,
 )
@@ -195,12 +196,14 @@ class EndUserMixin(AdminMixin):
             )
             record = self._new_record(pp, PROVISION, artifact.id, values)
             try:
-                stack = cloudformation(self.account_id, self.region_name).create_stack(
+                backend = cloudformation(self.account_id, self.region_name)
+                stack = backend.create_stack(
                     name=pp.stack_name,
                     template=artifact.template_body,
                     parameters=values,
                     tags=stack_tags(pp, record, portfolio.arn, product.arn),
                     role_arn=pp.launch_role_arn,
+                    **acknowledged(backend),
                 )
             except CloudFormationError as err:
                 raise InvalidParametersException(err.message) from err
@@ -325,7 +328,8 @@ class EndUserMixin(AdminMixin):
                 )
             record.events_before = len(stack.events)
             try:
-                cloudformation(self.account_id, self.region_name).update_stack(
+                backend = cloudformation(self.account_id, self.region_name)
+                backend.update_stack(
                     name=pp.stack_id,
                     template=artifact.template_body,
                     role_arn=record.launch_role_arn,
@@ -333,6 +337,7 @@ class EndUserMixin(AdminMixin):
                         {"ParameterKey": k, "ParameterValue": v} for k, v in values.items()
                     ],
                     tags=stack_tags(pp, record, portfolio.arn, product.arn),
+                    **acknowledged(backend),
                 )
             except CloudFormationError as err:
                 if "No updates are to be performed" not in err.message:

@@ -25,7 +25,6 @@ from .base import Provisioned, ProvisionError, ResourceContext, register
 from .common import (
     MotoProvisioner,
     as_int,
-    json_text,
     name_or_generated,
     random_suffix,
     resource_tags,
@@ -62,8 +61,37 @@ def _attachable(ctx: ResourceContext, arn: str) -> str:
     raise ProvisionError(f"Policy {arn} does not exist or is not attachable.")
 
 
+def _policy_text(document: Any) -> str:
+    """A template's policy document as the JSON text IAM gets.
+
+    IAM's Sid is a string of letters and digits (IAM User Guide, "IAM JSON policy elements:
+    Sid"); CloudFormation accepts one written as a number (`Sid: 1` in YAML) and IAM gets
+    the string it stands for. Given as JSON text, the document goes to IAM as it is.
+    """
+    if isinstance(document, str):
+        return document
+    if isinstance(document, dict):
+        statements = document.get("Statement")
+        listed = statements if isinstance(statements, list) else [statements]
+        if any(_numeric_sid(s) for s in listed):
+            listed = [{**s, "Sid": str(s["Sid"])} if _numeric_sid(s) else s for s in listed]
+            document = {
+                **document,
+                "Statement": listed if isinstance(statements, list) else listed[0],
+            }
+    return json.dumps(document)
+
+
+def _numeric_sid(statement: Any) -> bool:
+    return (
+        isinstance(statement, dict)
+        and isinstance(statement.get("Sid"), int)
+        and not isinstance(statement["Sid"], bool)
+    )
+
+
 def _inline(props: dict[str, Any]) -> dict[str, str]:
-    return {p["PolicyName"]: json_text(p["PolicyDocument"]) for p in props.get("Policies", [])}
+    return {p["PolicyName"]: _policy_text(p["PolicyDocument"]) for p in props.get("Policies", [])}
 
 
 @register
@@ -76,7 +104,7 @@ class Role(MotoProvisioner):
         backend = iam_backend(ctx)
         role = backend.create_role(
             name_or_generated(ctx, props, "RoleName", 64),
-            json_text(props["AssumeRolePolicyDocument"]),
+            _policy_text(props["AssumeRolePolicyDocument"]),
             props.get("Path", "/"),
             props.get("PermissionsBoundary"),
             props.get("Description", ""),
@@ -99,7 +127,7 @@ class Role(MotoProvisioner):
     ) -> Provisioned:
         backend = iam_backend(ctx)
         name = current.physical_id
-        backend.update_assume_role_policy(name, json_text(new_props["AssumeRolePolicyDocument"]))
+        backend.update_assume_role_policy(name, _policy_text(new_props["AssumeRolePolicyDocument"]))
         backend.update_role(
             name,
             new_props.get("Description", ""),
@@ -226,7 +254,7 @@ class Policy(MotoProvisioner):
         if not any(props.get(kind) for kind in ("Roles", "Users", "Groups")):
             raise ProvisionError("At least one of [Groups,Roles,Users] must be non-empty.")
         backend = iam_backend(ctx)
-        name, document = props["PolicyName"], json_text(props["PolicyDocument"])
+        name, document = props["PolicyName"], _policy_text(props["PolicyDocument"])
         for role in props.get("Roles", []):
             backend.put_role_policy(role, name, document)
         for user in props.get("Users", []):
@@ -259,7 +287,7 @@ class ManagedPolicy(MotoProvisioner):
         policy = backend.create_policy(
             props.get("Description", ""),
             props.get("Path", "/"),
-            json_text(props["PolicyDocument"]),
+            _policy_text(props["PolicyDocument"]),
             name_or_generated(ctx, props, "ManagedPolicyName", 128),
             [],
         )
@@ -275,8 +303,8 @@ class ManagedPolicy(MotoProvisioner):
     ) -> Provisioned:
         backend = iam_backend(ctx)
         arn = current.physical_id
-        document = json_text(new_props["PolicyDocument"])
-        if json_text(old_props["PolicyDocument"]) != document:
+        document = _policy_text(new_props["PolicyDocument"])
+        if _policy_text(old_props["PolicyDocument"]) != document:
             policy = backend.get_policy(arn)
             if len(policy.versions) >= 5:
                 oldest = next(v for v in policy.versions if not v.is_default)

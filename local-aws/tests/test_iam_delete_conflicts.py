@@ -25,12 +25,16 @@ TRUST = json.dumps(
 
 
 def _document(action: str) -> str:
+    """A policy allowing `action` on everything, as JSON text."""
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}],
         }
     )
+
+
+OWN = json.loads(_document("s3:*"))
 
 
 def _conflict(call: Any, **kwargs: Any) -> str:
@@ -97,7 +101,8 @@ def _failed_deletion(local_aws: LocalAwsHandle, stack: str) -> dict[str, str]:
     return {
         e["LogicalResourceId"]: e["ResourceStatusReason"]
         for e in events
-        if e["ResourceStatus"] == "DELETE_FAILED" and e["ResourceType"] != "AWS::CloudFormation::Stack"
+        if e["ResourceStatus"] == "DELETE_FAILED"
+        and e["ResourceType"] != "AWS::CloudFormation::Stack"
     }
 
 
@@ -132,7 +137,10 @@ def test_a_stack_cannot_delete_a_role_or_policy_another_stack_still_attaches(
                             "RoleName": role,
                             "AssumeRolePolicyDocument": json.loads(TRUST),
                             "Policies": [
-                                {"PolicyName": "own", "PolicyDocument": json.loads(_document("s3:*"))}
+                                {
+                                    "PolicyName": "own",
+                                    "PolicyDocument": json.loads(_document("s3:*")),
+                                }
                             ],
                         },
                     },

@@ -72,7 +72,7 @@ def _policy_text(document: Any) -> str:
         return document
     if isinstance(document, dict):
         statements = document.get("Statement")
-        listed = statements if isinstance(statements, list) else [statements]
+        listed: list[Any] = statements if isinstance(statements, list) else [statements]
         if any(_numeric_sid(s) for s in listed):
             listed = [{**s, "Sid": str(s["Sid"])} if _numeric_sid(s) else s for s in listed]
             document = {

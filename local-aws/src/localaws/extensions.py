@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import iam, lambda_runtime, public_parameters, s3_policies, servicecatalog
+from . import iam, lambda_runtime, public_parameters, s3_operations, s3_policies, servicecatalog
 from .cloudformation.install import install as install_cloudformation
 
 
@@ -14,6 +14,7 @@ def install() -> None:
     servicecatalog.install()
     public_parameters.install()
     s3_policies.install()
+    s3_operations.install()
 
 
 def uninstall() -> None:

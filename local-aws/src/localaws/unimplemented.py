@@ -4,7 +4,9 @@ operation it does not know, in the service's protocol, never moto's HTML page wi
 moto raises NotImplementedError for an action its response class lacks, botocore's
 OperationNotFoundError for one its model lacks, and werkzeug's NotFound for a REST path no
 route matches; its Flask apps turn each into an HTML 500 (or 404) that SDKs retry, then
-cannot parse. Each backend app gets handlers answering as AWS does:
+cannot parse (S3, which answers unknown sub-resources with another operation, is made to
+raise NotImplementedError by `s3_operations`). Each backend app gets handlers answering as AWS
+does:
 
 - query protocol (an `Action` parameter: EC2, IAM, STS, CloudFormation, SQS's query form):
   InvalidAction, HTTP 400 (AWS's Common Errors: "The action or operation requested is

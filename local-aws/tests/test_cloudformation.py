@@ -246,6 +246,17 @@ Resources:
         StackName=granted, TemplateBody=parent, Capabilities=["CAPABILITY_IAM"]
     )
     assert local_aws.wait_for_stack(granted)["StackStatus"] == "CREATE_COMPLETE"
+
+    # An update's capabilities are the ones its nested stacks get: none, and the nested
+    # stack's new role fails it.
+    two_roles = NESTED_ROLE + "  Second: {Type: AWS::IAM::Role, Properties: "
+    two_roles += "{AssumeRolePolicyDocument: {Version: '2012-10-17', Statement: []}}}\n"
+    changed = parent.replace(parent.split("TemplateURL: ")[1].strip(), upload(two_roles))
+    cloudformation.update_stack(StackName=granted, TemplateBody=changed)
+    assert local_aws.wait_for_stack(granted)["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    failed = [e for e in _events(local_aws, granted) if e[1] == "UPDATE_FAILED"]
+    assert failed[0][0] == "Child"
+    assert "Requires capabilities : [CAPABILITY_IAM]" in failed[0][2]
     cloudformation.delete_stack(StackName=granted)
 
 

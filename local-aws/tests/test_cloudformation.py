@@ -250,6 +250,58 @@ Resources:
     assert "CAPABILITY_NAMED_IAM" in error.value.response["Error"]["Message"]
 
 
+NESTED_ROLE = """
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument: {Version: '2012-10-17', Statement: []}
+"""
+
+
+def test_a_nested_stack_creating_iam_resources_needs_the_roots_capabilities(
+    local_aws: LocalAwsHandle, upload: Callable[..., str]
+) -> None:
+    """CreateStack's Capabilities (CloudFormation API Reference): IAM resources need
+    CAPABILITY_IAM or CAPABILITY_NAMED_IAM, else InsufficientCapabilities; and "For stacks
+    that contain IAM resources, you must acknowledge IAM capabilities" holds for nested
+    stacks too (AWS::CloudFormation::Stack). CreateStack checks only the root template (its
+    nested templates are not read yet); the nested stack resource fails when CloudFormation
+    creates it, with CreateStack's message, and the root rolls back. Given at the root, the
+    capability reaches the nested stack."""
+    parent = f"""
+Resources:
+  Child:
+    Type: AWS::CloudFormation::Stack
+    Properties:
+      TemplateURL: {upload(NESTED_ROLE)}
+"""
+    cloudformation = local_aws.client("cloudformation")
+    refused = unique("nested-caps")
+    cloudformation.create_stack(StackName=refused, TemplateBody=parent)
+    assert local_aws.wait_for_stack(refused)["StackStatus"] == "ROLLBACK_COMPLETE"
+    failed = [e for e in _events(local_aws, refused) if e[1] == "CREATE_FAILED"]
+    assert failed == [("Child", "CREATE_FAILED", "Requires capabilities : [CAPABILITY_IAM]")]
+
+    granted = unique("nested-caps")
+    cloudformation.create_stack(
+        StackName=granted, TemplateBody=parent, Capabilities=["CAPABILITY_IAM"]
+    )
+    assert local_aws.wait_for_stack(granted)["StackStatus"] == "CREATE_COMPLETE"
+
+    # An update's capabilities are the ones its nested stacks get: none, and the nested
+    # stack's new role fails it.
+    two_roles = NESTED_ROLE + "  Second: {Type: AWS::IAM::Role, Properties: "
+    two_roles += "{AssumeRolePolicyDocument: {Version: '2012-10-17', Statement: []}}}\n"
+    changed = parent.replace(parent.split("TemplateURL: ")[1].strip(), upload(two_roles))
+    cloudformation.update_stack(StackName=granted, TemplateBody=changed)
+    assert local_aws.wait_for_stack(granted)["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    failed = [e for e in _events(local_aws, granted) if e[1] == "UPDATE_FAILED"]
+    assert failed[0][0] == "Child"
+    assert "Requires capabilities : [CAPABILITY_IAM]" in failed[0][2]
+    cloudformation.delete_stack(StackName=granted)
+
+
 def test_custom_resource_lifecycle_follows_cloudformation(
     local_aws: LocalAwsHandle,
     provider_arn: str,

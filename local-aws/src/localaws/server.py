@@ -28,7 +28,7 @@ from werkzeug.wrappers import Request, Response
 
 from localaws import devtls
 
-from . import access, faults
+from . import access, faults, unimplemented
 from .config import LocalAwsConfig, check_stabilize, set_config, stabilize_waits
 from .iam import authorization as iam_authorization
 from .iam import engine as iam_engine
@@ -176,7 +176,11 @@ class LocalAws:
         responses = make_server(
             self.host, 0, _responses_app, threaded=True, ssl_context=_response_buckets_tls(ca)
         )
-        dispatcher = DomainDispatcherApplication(create_backend_app)
+
+        def backend_app(service: Any) -> Any:
+            return unimplemented.install_on(create_backend_app(service), str(service))
+
+        dispatcher = DomainDispatcherApplication(backend_app)
         # moto finds a request's service by listing its own package directory, on every
         # request (a tenth of the server's CPU while stacks launch): the answer for a host
         # never changes.

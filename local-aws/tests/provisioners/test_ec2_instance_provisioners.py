@@ -188,6 +188,25 @@ def test_elastic_ip_follows_its_instance(
     )["Addresses"]
 
 
+def test_instance_public_ip_attribute_is_its_elastic_ip_once_associated(
+    make_ctx: Ctx, network: dict[str, str]
+) -> None:
+    """AWS::EC2::Instance return values: PublicIp and PublicDnsName are the instance's public
+    address; an Elastic IP associated with an instance replaces its public IPv4 address (EC2
+    User Guide, "Elastic IP addresses"), so GetAtt evaluated after an EIPAssociation gives the
+    Elastic IP, and a name built from it."""
+    instance = ec2_instance.Instance().create(make_ctx("AWS::EC2::Instance"), queue_props(network))
+    eip = ec2_instance.EIP().create(make_ctx("AWS::EC2::EIP", "QueueIp"), {"Domain": "vpc"})
+    assert instance.get_att("PublicIp") != eip.physical_id
+
+    ec2_instance.EIPAssociation().create(
+        make_ctx("AWS::EC2::EIPAssociation"),
+        {"AllocationId": eip.get_att("AllocationId"), "InstanceId": instance.physical_id},
+    )
+    assert instance.get_att("PublicIp") == eip.physical_id
+    assert eip.physical_id.replace(".", "-") in instance.get_att("PublicDnsName")
+
+
 def test_elastic_ip_moves_to_the_instance_that_replaces_its_own(
     make_ctx: Ctx, client: Any, network: dict[str, str]
 ) -> None:

@@ -248,3 +248,47 @@ def test_canary_moto_never_deletes_managed_policies(client: Any) -> None:
     cfn.create_stack(StackName="canary", TemplateBody=json.dumps(template))
     cfn.delete_stack(StackName="canary")
     assert len(client.list_policies(Scope="Local")["Policies"]) == 1
+
+
+def test_a_numeric_sid_reaches_iam_as_a_string(make_ctx: Ctx, client: Any) -> None:
+    """IAM User Guide, "IAM JSON policy elements: Sid": a Sid holds letters and digits; a
+    template may write one as a YAML number (`Sid: 1`), which CloudFormation accepts, so every
+    IAM type takes it and IAM keeps the string "1" (a Sid given as JSON text goes as it is)."""
+
+    def numbered(sid: int, action: str) -> dict[str, Any]:
+        return {
+            "Version": "2012-10-17",
+            "Statement": [{"Sid": sid, "Effect": "Allow", "Action": action, "Resource": "*"}],
+        }
+
+    trust = {**EC2_TRUST, "Statement": [{**EC2_TRUST["Statement"][0], "Sid": 1}]}
+    role = iam.Role().create(
+        make_ctx("AWS::IAM::Role"),
+        {
+            "AssumeRolePolicyDocument": trust,
+            "Policies": [{"PolicyName": "own", "PolicyDocument": numbered(2, "s3:GetObject")}],
+        },
+    )
+    iam.Policy().create(
+        make_ctx("AWS::IAM::Policy"),
+        {
+            "PolicyName": "extra",
+            "PolicyDocument": numbered(3, "sqs:SendMessage"),
+            "Roles": [role.physical_id],
+        },
+    )
+    managed = iam.ManagedPolicy().create(
+        make_ctx("AWS::IAM::ManagedPolicy"), {"PolicyDocument": numbered(4, "kms:Decrypt")}
+    )
+
+    def sids(document: Any) -> list[Any]:
+        parsed = json.loads(document) if isinstance(document, str) else document
+        return [s["Sid"] for s in parsed["Statement"]]
+
+    name = role.physical_id
+    assert sids(client.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]) == ["1"]
+    for policy, sid in (("own", "2"), ("extra", "3")):
+        document = client.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
+        assert sids(document) == [sid]
+    version = client.get_policy_version(PolicyArn=managed.physical_id, VersionId="v1")
+    assert sids(version["PolicyVersion"]["Document"]) == ["4"]

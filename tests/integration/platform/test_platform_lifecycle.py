@@ -192,6 +192,12 @@ def test_launch_update_to_a_new_release_terminate_and_launch_again(
     assert producers["setup.created"] == f"valohai-hybrid-aws/{RELEASE}"
     assert producers["setup.updated"] == f"valohai-hybrid-aws/{version}"
 
+    # Not the IAM product first: the Workers product's bucket access policy is on ValohaiMaster,
+    # and IAM refuses to delete a role that has a policy (DeleteConflict), as in AWS.
+    refused = end_user.terminate(iam)
+    assert refused.status == "FAILED"
+    assert "Cannot delete entity, must delete policies first." in refused.errors
+
     # Terminated: Valohai hears of it, and the spent setup token is removed.
     assert end_user.terminate(workers).status == "SUCCEEDED"
     assert end_user.terminate(iam).status == "SUCCEEDED"

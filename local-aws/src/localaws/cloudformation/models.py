@@ -106,7 +106,7 @@ class LocalCloudFormationBackend(CloudFormationBackend):
             stack.tags = tags
         if role_arn:
             stack.role_arn = role_arn
-        self.engine.start(stack, lambda: self.engine.update(stack, plan))
+        self.engine.start(stack, lambda: self.engine.update(stack, plan, capabilities))
         return stack
 
     def delete_stack(
@@ -174,7 +174,7 @@ class LocalCloudFormationBackend(CloudFormationBackend):
         plan = self.engine.plan(
             body,
             parameters,
-            capabilities=parent.capabilities or None,
+            capabilities=list(parent.capabilities),
             stack_name=name,
             role_arn=parent.role_arn,
         )
@@ -202,7 +202,7 @@ class LocalCloudFormationBackend(CloudFormationBackend):
         plan = self.engine.plan(
             body,
             parameters,
-            capabilities=parent.capabilities or None,
+            capabilities=list(parent.capabilities),
             stack_name=stack.name,
             role_arn=parent.role_arn,
         )
@@ -210,7 +210,7 @@ class LocalCloudFormationBackend(CloudFormationBackend):
         if _same(stack.plan, plan) and tags == stack.tags:
             return stack, True
         stack.tags = tags
-        return stack, self.engine.update(stack, plan)
+        return stack, self.engine.update(stack, plan, list(parent.capabilities))
 
     def delete_nested(self, stack_id: str, *, create_rollback: bool) -> Stack | None:
         try:
@@ -330,16 +330,16 @@ class LocalCloudFormationBackend(CloudFormationBackend):
             stack.tags = change_set.tags
         if change_set.role_arn:
             stack.role_arn = change_set.role_arn
-        stack.capabilities = change_set.capabilities
         plan = change_set.plan
 
         def run() -> None:
             if change_set.change_set_type == "CREATE":
                 stack.plan = plan
+                stack.capabilities = change_set.capabilities
                 self.engine.set_status(stack, "CREATE_IN_PROGRESS", "User Initiated")
                 ok = self.engine.create(stack)
             else:
-                ok = self.engine.update(stack, plan)
+                ok = self.engine.update(stack, plan, change_set.capabilities)
             change_set.execution_status = "EXECUTE_COMPLETE" if ok else "EXECUTE_FAILED"
             for other in self.change_sets.values():
                 if other.stack is stack and other is not change_set:

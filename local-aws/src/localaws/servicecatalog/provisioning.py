@@ -66,6 +66,24 @@ def cloudformation(account_id: str, region: str) -> Any:
     return cloudformation_backends[account_id][region]
 
 
+#: What Service Catalog acknowledges for the stacks it makes. ProvisionProduct and
+#: UpdateProvisionedProduct take no Capabilities: the end user cannot acknowledge anything, so
+#: Service Catalog does, for the root stack and (through it) every nested stack; a product's
+#: capabilities are only shown to the user (DescribeProvisioningParameters' UsageInstructions).
+CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
+
+
+def acknowledged(backend: Any) -> dict[str, list[str]]:
+    """CAPABILITIES as an argument of `backend`'s create_stack and update_stack, if it takes
+    one: the local engine checks capabilities, nested stacks included; moto's own backend,
+    which this package's Service Catalog tests run over, checks none and takes none."""
+    from localaws.cloudformation.models import LocalCloudFormationBackend
+
+    if isinstance(backend, LocalCloudFormationBackend):
+        return {"capabilities": list(CAPABILITIES)}
+    return {}
+
+
 def _text(value: Any) -> str:
     return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from moto.core.responses import ActionResult, BaseResponse, EmptyResult
 
+from .exceptions import ResourceNotFoundException
 from .models import LocalServiceCatalogBackend, backend_for
 from .models.entities import Constraint, Portfolio, Product, ProvisioningArtifact, page_of, tag_list
 from .principals import Caller, resolve_caller
@@ -145,6 +146,10 @@ class LocalServiceCatalogResponse(BaseResponse):
         shares = self.backend.portfolio_shares(self._p("PortfolioId"), self._p("Type"))
         return self._paged("PortfolioShareDetails", [s.detail() for s in shares])
 
+    def list_accepted_portfolio_shares(self) -> ActionResult:
+        portfolios = self.backend.accepted_portfolio_shares(self._p("PortfolioShareType"))
+        return self._paged("PortfolioDetails", [p.detail() for p in portfolios])
+
     def list_portfolio_access(self) -> ActionResult:
         shares = self.backend.portfolio_shares(self._p("PortfolioId"), "ACCOUNT")
         return self._paged("AccountIds", [s.principal_id for s in shares])
@@ -219,6 +224,33 @@ class LocalServiceCatalogResponse(BaseResponse):
                 "LaunchPaths": [{"Id": p.id, "Name": p.display_name} for p in paths],
             }
         )
+
+    def describe_product_view(self) -> ActionResult:
+        """DescribeProduct by the product view's id (prodview-...), for a caller with a path."""
+        caller = self.caller
+        view_id = self._p("Id")
+        product = next((p for p in self.backend.products.values() if p.view_id == view_id), None)
+        if product is None or not self.backend.launch_paths(caller, product):
+            raise ResourceNotFoundException(f"Product view {view_id} not found")
+        paths = self.backend.launch_paths(caller, product)
+        return ActionResult(
+            {
+                "ProductViewSummary": product.view_summary(has_default_path=len(paths) == 1),
+                "ProvisioningArtifacts": [
+                    a.end_user_view() for a in product.artifacts.values() if a.active
+                ],
+            }
+        )
+
+    def list_service_actions_for_provisioning_artifact(self) -> ActionResult:
+        """Service actions are not modelled: a version has none (after checking it exists)."""
+        product = self.backend.get_product(self._p("ProductId"))
+        self.backend.get_artifact(product, self._p("ProvisioningArtifactId"))
+        return self._paged("ServiceActionSummaries", [])
+
+    def describe_provisioned_product_plan(self) -> ActionResult:
+        """Plans (CreateProvisionedProductPlan) are not modelled: no plan id exists."""
+        raise ResourceNotFoundException(f"Provisioned product plan {self._p('PlanId')} not found")
 
     def search_products(self) -> ActionResult:
         caller = self.caller

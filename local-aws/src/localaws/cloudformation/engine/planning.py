@@ -36,8 +36,9 @@ class PlanningMixin(EngineBase):
     ) -> Plan:
         """Everything CloudFormation checks before it accepts an operation.
 
-        `capabilities` None skips the capability checks (nested stacks, internal callers);
-        change sets may carry transforms without CAPABILITY_AUTO_EXPAND, stacks may not.
+        `capabilities` None skips the capability checks (internal callers); a nested stack is
+        checked against its root's, when CloudFormation creates or updates it. Change sets may
+        carry transforms without CAPABILITY_AUTO_EXPAND, stacks may not.
         `role_arn` is the stack's service role: SSM-typed parameters are read with its rights.
         """
         template = parse(body)

@@ -73,10 +73,14 @@ class RunningMixin(PlanningMixin):
             self.delete(stack)
         return False
 
-    def update(self, stack: Stack, new_plan: Plan) -> bool:
+    def update(self, stack: Stack, new_plan: Plan, capabilities: list[str] | None = None) -> bool:
+        """Update to `new_plan`; `capabilities` (None: unchanged) are what the update
+        acknowledged, for its nested stacks; a rollback restores the stack's earlier ones."""
         old_plan = stack.plan
         assert old_plan is not None
-        old_outputs = stack.outputs
+        old_outputs, old_capabilities = stack.outputs, stack.capabilities
+        if capabilities is not None:
+            stack.capabilities = capabilities
         stack.plan = new_plan
         stack.last_updated_time = now()
         self.set_status(stack, "UPDATE_IN_PROGRESS", "User Initiated")
@@ -98,7 +102,7 @@ class RunningMixin(PlanningMixin):
             "UPDATE_ROLLBACK_IN_PROGRESS",
             f"The following resource(s) failed to update: [{failed}]. ",
         )
-        stack.plan = old_plan
+        stack.plan, stack.capabilities = old_plan, old_capabilities
         ok = self._roll_back_update(stack, old_plan, new_plan, journal)
         stack.outputs = old_outputs
         self.set_status(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")

@@ -137,10 +137,9 @@ class Instance(MotoProvisioner):
                 "AvailabilityZone": instance.availability_zone,
                 "PrivateIp": instance.private_ip,
                 "PrivateDnsName": instance.private_dns_name,
-                "PublicIp": instance.public_ip or "",
-                "PublicDnsName": instance.public_dns_name or "",
                 "VpcId": instance.vpc_id or "",
             },
+            model=_PublicAddress(instance),
         )
 
     def update(
@@ -198,6 +197,25 @@ class Instance(MotoProvisioner):
         instance = _instance(backend, current.physical_id)
         if instance is not None and instance.state != "terminated":
             backend.terminate_instances([instance.id])
+
+
+class _PublicAddress:
+    """The instance's public address attributes, read when a template asks for them.
+
+    AWS::EC2::Instance's PublicIp and PublicDnsName are the instance's public address, and an
+    Elastic IP associated with the instance replaces its public IPv4 address (EC2 User Guide,
+    "Elastic IP addresses"): after an AWS::EC2::EIPAssociation they name the Elastic IP.
+    """
+
+    def __init__(self, instance: MotoInstance) -> None:
+        self.instance = instance
+
+    def get_cfn_attribute(self, name: str) -> str:
+        if name == "PublicIp":
+            return self.instance.public_ip or ""
+        if name == "PublicDnsName":
+            return self.instance.public_dns_name or ""
+        raise KeyError(name)
 
 
 @register

@@ -3,6 +3,10 @@
 moto's Role model ignores ManagedPolicyArns, keeps inline policy documents as objects and
 updates only the description; its InstanceProfile model cannot change roles; its
 ManagedPolicy model has neither update nor delete.
+
+Deletion removes only what the resource itself declares, as CloudFormation's handlers do: a
+policy another stack (or anyone) put on a role keeps the role alive, and IAM's DeleteConflict
+fails the deletion (DELETE_FAILED with IAM's message), as it does in AWS.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from .base import Provisioned, ProvisionError, ResourceContext, register
 from .common import (
     MotoProvisioner,
     as_int,
-    json_text,
     name_or_generated,
     random_suffix,
     resource_tags,
@@ -58,8 +61,37 @@ def _attachable(ctx: ResourceContext, arn: str) -> str:
     raise ProvisionError(f"Policy {arn} does not exist or is not attachable.")
 
 
+def _policy_text(document: Any) -> str:
+    """A template's policy document as the JSON text IAM gets.
+
+    IAM's Sid is a string of letters and digits (IAM User Guide, "IAM JSON policy elements:
+    Sid"); CloudFormation accepts one written as a number (`Sid: 1` in YAML) and IAM gets
+    the string it stands for. Given as JSON text, the document goes to IAM as it is.
+    """
+    if isinstance(document, str):
+        return document
+    if isinstance(document, dict):
+        statements = document.get("Statement")
+        listed: list[Any] = statements if isinstance(statements, list) else [statements]
+        if any(_numeric_sid(s) for s in listed):
+            listed = [{**s, "Sid": str(s["Sid"])} if _numeric_sid(s) else s for s in listed]
+            document = {
+                **document,
+                "Statement": listed if isinstance(statements, list) else listed[0],
+            }
+    return json.dumps(document)
+
+
+def _numeric_sid(statement: Any) -> bool:
+    return (
+        isinstance(statement, dict)
+        and isinstance(statement.get("Sid"), int)
+        and not isinstance(statement["Sid"], bool)
+    )
+
+
 def _inline(props: dict[str, Any]) -> dict[str, str]:
-    return {p["PolicyName"]: json_text(p["PolicyDocument"]) for p in props.get("Policies", [])}
+    return {p["PolicyName"]: _policy_text(p["PolicyDocument"]) for p in props.get("Policies", [])}
 
 
 @register
@@ -72,7 +104,7 @@ class Role(MotoProvisioner):
         backend = iam_backend(ctx)
         role = backend.create_role(
             name_or_generated(ctx, props, "RoleName", 64),
-            json_text(props["AssumeRolePolicyDocument"]),
+            _policy_text(props["AssumeRolePolicyDocument"]),
             props.get("Path", "/"),
             props.get("PermissionsBoundary"),
             props.get("Description", ""),
@@ -82,7 +114,7 @@ class Role(MotoProvisioner):
         try:
             self._sync(ctx, role.name, {}, props)
         except Exception:
-            self._delete(backend, role.name)
+            self._delete(ctx, role.name, props)
             raise
         return Provisioned(role.name, {"Arn": role.arn, "RoleId": role.id})
 
@@ -95,7 +127,7 @@ class Role(MotoProvisioner):
     ) -> Provisioned:
         backend = iam_backend(ctx)
         name = current.physical_id
-        backend.update_assume_role_policy(name, json_text(new_props["AssumeRolePolicyDocument"]))
+        backend.update_assume_role_policy(name, _policy_text(new_props["AssumeRolePolicyDocument"]))
         backend.update_role(
             name,
             new_props.get("Description", ""),
@@ -121,7 +153,8 @@ class Role(MotoProvisioner):
         backend = iam_backend(ctx)
         wanted = _inline(new)
         for policy_name in _inline(old).keys() - wanted.keys():
-            backend.delete_role_policy(name, policy_name)
+            with contextlib.suppress(NotFoundException):  # deleted elsewhere already
+                backend.delete_role_policy(name, policy_name)
         for policy_name, document in wanted.items():
             backend.put_role_policy(name, policy_name, document)
         old_arns = set(old.get("ManagedPolicyArns", []))
@@ -133,19 +166,20 @@ class Role(MotoProvisioner):
             backend.attach_role_policy(_attachable(ctx, arn), name)
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
-        self._delete(iam_backend(ctx), current.physical_id)
+        self._delete(ctx, current.physical_id, props)
 
-    @staticmethod
-    def _delete(backend: IAMBackend, name: str) -> None:
-        """Delete the role with its policies, as CloudFormation's handler does."""
+    def _delete(self, ctx: ResourceContext, name: str, props: dict[str, Any]) -> None:
+        """Remove the role's own `Policies` and `ManagedPolicyArns`, then delete it.
+
+        What others attached stays, so IAM refuses the deletion ("Cannot delete entity, must
+        delete policies first.", DeleteConflict), as CloudFormation reports it in AWS.
+        """
+        backend = iam_backend(ctx)
         try:
-            role = backend.get_role(name)
+            backend.get_role(name)
         except NotFoundException:
             return
-        for policy_name in list(role.policies):
-            backend.delete_role_policy(name, policy_name)
-        for arn in list(role.managed_policies):
-            backend.detach_role_policy(arn, name)
+        self._sync(ctx, name, props, {})
         backend.delete_role(name)
 
 
@@ -220,7 +254,7 @@ class Policy(MotoProvisioner):
         if not any(props.get(kind) for kind in ("Roles", "Users", "Groups")):
             raise ProvisionError("At least one of [Groups,Roles,Users] must be non-empty.")
         backend = iam_backend(ctx)
-        name, document = props["PolicyName"], json_text(props["PolicyDocument"])
+        name, document = props["PolicyName"], _policy_text(props["PolicyDocument"])
         for role in props.get("Roles", []):
             backend.put_role_policy(role, name, document)
         for user in props.get("Users", []):
@@ -253,7 +287,7 @@ class ManagedPolicy(MotoProvisioner):
         policy = backend.create_policy(
             props.get("Description", ""),
             props.get("Path", "/"),
-            json_text(props["PolicyDocument"]),
+            _policy_text(props["PolicyDocument"]),
             name_or_generated(ctx, props, "ManagedPolicyName", 128),
             [],
         )
@@ -269,8 +303,8 @@ class ManagedPolicy(MotoProvisioner):
     ) -> Provisioned:
         backend = iam_backend(ctx)
         arn = current.physical_id
-        document = json_text(new_props["PolicyDocument"])
-        if json_text(old_props["PolicyDocument"]) != document:
+        document = _policy_text(new_props["PolicyDocument"])
+        if _policy_text(old_props["PolicyDocument"]) != document:
             policy = backend.get_policy(arn)
             if len(policy.versions) >= 5:
                 oldest = next(v for v in policy.versions if not v.is_default)
@@ -291,11 +325,17 @@ class ManagedPolicy(MotoProvisioner):
         )
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
+        """Detach the declared roles, users and groups, delete the older versions, then the
+        policy; one attached elsewhere stays attached, and IAM's DeleteConflict ("Cannot
+        delete a policy attached to entities.") fails the deletion, as in AWS."""
         backend = iam_backend(ctx)
         arn = current.physical_id
         if arn not in backend.managed_policies:
             return
         self._attach(ctx, arn, props, {})
+        for version in list(backend.get_policy(arn).versions):
+            if not version.is_default:
+                backend.delete_policy_version(arn, version.version_id)
         backend.delete_policy(arn)
 
     def _attach(

@@ -7,6 +7,7 @@ from typing import Any
 from moto.cloudformation.models import cloudformation_backends
 
 from localaws.access import role_session_arn
+from localaws.cloudformation.errors import InsufficientCapabilities
 from localaws.s3urls import TemplateUrlError, read, read_as
 
 from .base import Provisioned, Provisioner, ProvisionError, ResourceContext, register
@@ -18,15 +19,20 @@ class NestedStack(Provisioner):
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
         body = _template(ctx, props)
-        child = _backend(ctx).create_nested(
-            parent_id=ctx.stack_id,
-            logical_id=ctx.logical_id,
-            body=body,
-            parameters=_parameters(props),
-            tags=_tags(props),
-            notification_arns=list(props.get("NotificationARNs", [])),
-            timeout_in_minutes=props.get("TimeoutInMinutes"),
-        )
+        try:
+            child = _backend(ctx).create_nested(
+                parent_id=ctx.stack_id,
+                logical_id=ctx.logical_id,
+                body=body,
+                parameters=_parameters(props),
+                tags=_tags(props),
+                notification_arns=list(props.get("NotificationARNs", [])),
+                timeout_in_minutes=props.get("TimeoutInMinutes"),
+            )
+        except InsufficientCapabilities as exc:
+            # The root's capabilities hold for its nested stacks, checked as each is made:
+            # the nested stack resource fails with CreateStack's message.
+            raise ProvisionError(exc.message) from exc
         result = _provisioned(child)
         if child.status != "CREATE_COMPLETE":
             raise ProvisionError(
@@ -43,12 +49,15 @@ class NestedStack(Provisioner):
         old_props: dict[str, Any],
         new_props: dict[str, Any],
     ) -> Provisioned:
-        child, ok = _backend(ctx).update_nested(
-            current.physical_id,
-            body=_template(ctx, new_props),
-            parameters=_parameters(new_props),
-            tags=_tags(new_props),
-        )
+        try:
+            child, ok = _backend(ctx).update_nested(
+                current.physical_id,
+                body=_template(ctx, new_props),
+                parameters=_parameters(new_props),
+                tags=_tags(new_props),
+            )
+        except InsufficientCapabilities as exc:
+            raise ProvisionError(exc.message) from exc
         if not ok:
             raise ProvisionError(
                 f"Embedded stack {child.stack_id} was not successfully updated. Currently in "

@@ -554,6 +554,32 @@ class AdminMixin(CatalogState):
         shares.append(PortfolioShare(share_type, principal, share_tag_options, share_principals))
         return None if share_type == "ACCOUNT" else new_id("share")
 
+    def accepted_portfolio_shares(self, share_type: str | None) -> list[Portfolio]:
+        """ListAcceptedPortfolioShares: portfolios other accounts shared with this one.
+
+        IMPORTED (the default) are account-to-account shares, which this emulation treats as
+        accepted at once; organization membership is not modelled, so no organization share
+        reaches an account (AWS_ORGANIZATIONS, and the deprecated AWS_SERVICECATALOG, list none).
+        """
+        if share_type not in (None, "IMPORTED", "AWS_ORGANIZATIONS", "AWS_SERVICECATALOG"):
+            raise InvalidParametersException(
+                f"PortfolioShareType {share_type!r} is not valid: use IMPORTED, "
+                "AWS_ORGANIZATIONS or AWS_SERVICECATALOG"
+            )
+        if share_type not in (None, "IMPORTED"):
+            return []
+        from moto.servicecatalog.models import servicecatalog_backends
+
+        accepted = []
+        for account_id, regions in servicecatalog_backends.items():
+            owner: Any = regions.get(self.region_name) if account_id != self.account_id else None
+            if owner is None or not hasattr(owner, "shares"):  # none, or moto's own backend
+                continue
+            for portfolio_id, shares in owner.shares.items():
+                if any((s.type, s.principal_id) == ("ACCOUNT", self.account_id) for s in shares):
+                    accepted.append(owner.get_portfolio(portfolio_id))
+        return accepted
+
     def update_portfolio_share(
         self,
         portfolio_id: str,

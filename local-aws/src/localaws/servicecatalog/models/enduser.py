@@ -23,6 +23,7 @@ from localaws.servicecatalog.provisioning import (
     UPDATE,
     ProvisionedProduct,
     Record,
+    acknowledged,
     cloudformation,
     stack_tags,
 )
@@ -200,12 +201,14 @@ class EndUserMixin(AdminMixin):
             record = self._new_record(pp, PROVISION, artifact.id, values)
             body = self._stack_template(caller, pp, record, artifact)
             try:
-                stack = cloudformation(self.account_id, self.region_name).create_stack(
+                backend = cloudformation(self.account_id, self.region_name)
+                stack = backend.create_stack(
                     name=pp.stack_name,
                     template=body,
                     parameters=values,
                     tags=stack_tags(pp, record, portfolio.arn, product.arn),
                     role_arn=pp.launch_role_arn,
+                    **acknowledged(backend),
                 )
             except CloudFormationError as err:
                 raise InvalidParametersException(err.message) from err
@@ -362,7 +365,8 @@ class EndUserMixin(AdminMixin):
             record.events_before = len(stack.events)
             body = self._stack_template(caller, pp, record, artifact)
             try:
-                cloudformation(self.account_id, self.region_name).update_stack(
+                backend = cloudformation(self.account_id, self.region_name)
+                backend.update_stack(
                     name=pp.stack_id,
                     template=body,
                     role_arn=record.launch_role_arn,
@@ -370,6 +374,7 @@ class EndUserMixin(AdminMixin):
                         {"ParameterKey": k, "ParameterValue": v} for k, v in values.items()
                     ],
                     tags=stack_tags(pp, record, portfolio.arn, product.arn),
+                    **acknowledged(backend),
                 )
             except CloudFormationError as err:
                 if "No updates are to be performed" not in err.message:

@@ -109,7 +109,7 @@ class _Environment:
                 f"{layer_root}/python/lib/python{python_version}/site-packages",
                 f"{layer_root}/python",
             ]
-        runtime_dir = str(_runtime_dir(cache / "runtime"))
+        runtime_dir = str(_runtime_dir(cache / "runtime", python, python_version))
         settings = getattr(fn, _SETTINGS, {})
         log_group = settings.get("LoggingConfig", {}).get("LogGroup") or fn.logs_group_name
         variables = {
@@ -256,10 +256,12 @@ def _runtime_minimum_python() -> tuple[int, ...]:
     return max(bounds, default=(3, 0))
 
 
-def _runtime_dir(root: Path) -> Path:
-    """boto3 and its pure-Python dependencies, copied from this environment once."""
+def _runtime_dir(root: Path, python: str, version: str) -> Path:
+    """boto3 and its pure-Python dependencies, copied from this environment once per Python
+    version and compiled by that Python, as Lambda's runtimes ship them: otherwise the first
+    environments, often started together by one launch, each compile the same modules."""
     key, distributions = _runtime_distributions()
-    target = root / key
+    target = root / f"{key}-python{version}"
     if not target.is_dir():
         with _staging(root, target) as staging:
             for distribution in distributions:
@@ -269,6 +271,13 @@ def _runtime_dir(root: Path) -> Path:
                     destination = staging / file
                     destination.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(Path(str(distribution.locate_file(file))), destination)
+            # Bytecode only saves time: a module it cannot compile is compiled at import, as now.
+            subprocess.run(
+                [python, "-I", "-m", "compileall", "-q", str(staging)],
+                check=False,
+                stdout=subprocess.DEVNULL,
+                timeout=120,
+            )
     return target
 
 

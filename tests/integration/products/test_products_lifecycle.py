@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 from localaws.harness import unique
 
-from tests.support.common import eventually
+from tests.support.common import events_of, eventually
 from tests.support.products import (
     MAINTENANCE_SSH,
     REGION,
@@ -320,24 +320,25 @@ def test_a_launch_that_does_not_adopt_the_kept_bucket_rolls_back(
     """Same Suffix, ReuseRetainedDataBucket left false: the bucket name is taken (by the
     customer's own data), so the launch fails there, rolls back, and Valohai is told why."""
     parameters = products.parameters(Suffix=deleted.setup.parameters["Suffix"])
-    stack_id = products.launch(unique("valohai-setup"), **parameters)
-    described = aws.wait(stack_id)
+    outcome = products.wait(products.launch(parameters))
+    assert outcome.stack_id, outcome
+    described = aws.wait(outcome.stack_id)
     cloudformation = aws("cloudformation")
     data_stack = cloudformation.describe_stack_resource(
-        StackName=stack_id, LogicalResourceId="S3Bucket"
+        StackName=outcome.stack_id, LogicalResourceId="S3Bucket"
     )["StackResourceDetail"]["PhysicalResourceId"]
     [failed] = [
         e
         for e in cloudformation.describe_stack_events(StackName=data_stack)["StackEvents"]
         if e["ResourceStatus"] == "CREATE_FAILED"
     ]
-    rolled_back = Setup(described["StackName"], stack_id, parameters, {})
     [status] = eventually(
-        lambda: rolled_back.events(standin, "stack.status_changed"),
+        lambda: events_of(standin, outcome.stack_id, "stack.status_changed"),
         what="the forwarder reporting the rollback",
     )
     bucket = deleted.setup.outputs["DataBucketName"]
 
+    assert outcome.status == "FAILED"
     assert described["StackStatus"] == "ROLLBACK_COMPLETE"
     assert failed["LogicalResourceId"] == "DataBucket"
     assert "bucket name is not available" in failed["ResourceStatusReason"]
@@ -354,12 +355,12 @@ def test_a_launch_that_does_not_adopt_the_kept_bucket_rolls_back(
 def test_launching_again_adopts_the_kept_bucket_and_the_redis_secret(
     aws: Aws, products: Products, standin: StandIn, deleted: Deleted
 ) -> None:
-    """The same setup launched again in the same region, with the same names, as the
-    ReuseRetainedDataBucket description tells."""
+    """The same setup launched again in the same region, under the same name and with the same
+    names, as the ReuseRetainedDataBucket description tells."""
     old = deleted.setup
     parameters = {**old.parameters, "ReuseRetainedDataBucket": "true"}
 
-    setup = products.created(products.launch(old.name, **parameters), parameters)
+    setup = products.created(products.launch(parameters, old.launch_name), parameters)
 
     secrets, s3 = aws("secretsmanager"), aws("s3")
     secret = secrets.describe_secret(SecretId=setup.outputs["RedisSecretArn"])

@@ -85,12 +85,13 @@ SETUP_TOKENS = "valohai-hybrid/setup-token/"
                 "224.0.0.1/32",
             )
         ),
+        # Service Catalog checks AllowedValues itself and lists them.
         pytest.param(
             {"NumberOfAZs": "7"},
-            "must be a whole number from 2",
+            "must be one of AllowedValues ['2', '3', '4', '5', '6']",
             id="seven-azs",
         ),
-        pytest.param({"NumberOfAZs": "1"}, "from 2 to 6", id="one-az"),
+        pytest.param({"NumberOfAZs": "1"}, "['2', '3', '4', '5', '6']", id="one-az"),
         pytest.param(
             {"KeyPair": "no-such-key"},
             "parameter value no-such-key for parameter name KeyPair does not exist",

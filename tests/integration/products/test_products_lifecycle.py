@@ -104,12 +104,13 @@ def test_a_new_machine_image_replaces_the_machine_behind_the_same_elastic_ip(
     aws: Aws, products: Products, standin: StandIn, running: Running
 ) -> None:
     """Canonical publishes a newer image, or the customer pins one in an SSM parameter of their
-    own: the machine is replaced, and everything Valohai uses to reach it stays."""
+    own (under /valohai-hybrid/queue-image/, the only ones the launch role may read): the
+    machine is replaced, and everything Valohai uses to reach it stays."""
     ec2, ssm = aws("ec2"), aws("ssm")
     before = queue_state(aws, running.setup)
     ubuntu = ssm.get_parameter(Name=UBUNTU_PARAMETER)["Parameter"]["Value"]
     newer = ec2.copy_image(SourceImageId=ubuntu, SourceRegion=REGION, Name=unique("ubuntu-noble"))
-    pinned = f"/acme/valohai/{unique('queue-image')}"
+    pinned = f"/valohai-hybrid/queue-image/{unique('noble')}"
     ssm.put_parameter(Name=pinned, Value=newer["ImageId"], Type="String")
 
     running.setup = products.update(running.setup, QueueImageId=pinned)

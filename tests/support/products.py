@@ -80,13 +80,14 @@ class Products:
     aws: Aws
     admin: Customer
     standin: StandIn
+    #: The IAM launch's ValohaiMaster, which Workers launches name (none to launch IAM itself).
     master_role_arn: str = ""
     #: Provisioned product ids, oldest first; the package terminates those still standing.
     launched: list[str] = field(default_factory=list)
+    catalog: Catalog = field(init=False, repr=False)
 
-    @property
-    def catalog(self) -> Catalog:
-        return self.admin.catalog(STACK_TIMEOUT)
+    def __post_init__(self) -> None:
+        self.catalog = self.admin.catalog(STACK_TIMEOUT)
 
     def parameters(self, **overrides: str | None) -> dict[str, str]:
         """What a customer types in, each launch with its own queue address, names and data."""
@@ -114,12 +115,11 @@ class Products:
     def provision(self, product: Product, name: str, parameters: Mapping[str, str]) -> Any:
         """ProvisionProduct exactly as given, without the console command's own checks: what
         Service Catalog itself answers (a ClientError when it refuses)."""
-        catalog = self.catalog
-        found = catalog.product(product.name)
+        found = self.catalog.product(product.name)
         return self.admin.client("servicecatalog").provision_product(
             ProductId=found.id,
-            ProvisioningArtifactId=catalog.version_id(found, None),
-            PathId=catalog.path_id(found),
+            ProvisioningArtifactId=self.catalog.version_id(found, None),
+            PathId=self.catalog.path_id(found),
             ProvisionedProductName=name,
             ProvisionToken=unique("token"),
             ProvisioningParameters=[{"Key": k, "Value": v} for k, v in parameters.items()],
@@ -192,13 +192,13 @@ class Products:
 
     def terminate_standing(self) -> None:
         """Terminate every launch of this launcher still standing, side by side."""
-        catalog = self.catalog
         records = []
         for provisioned in reversed(self.launched):
             with suppress(CatalogError):  # terminated already
-                records.append(catalog.terminate(provisioned))
+                records.append(self.catalog.terminate(provisioned))
         for record_id in records:
-            catalog.wait(record_id)
+            outcome = self.wait(record_id)
+            assert outcome.succeeded, self.failure(outcome)
 
 
 #: The condition operators of the policies evaluated here, each comparing one value.

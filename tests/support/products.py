@@ -1,4 +1,5 @@
-"""Launching the Workers product as a customer does, and reading a setup back as they check it.
+"""Launching the products as a customer admin does, through the Service Catalog portfolio the
+platform publishes, and reading a setup back as they check it.
 
 The local AWS does not evaluate IAM policies (moto implements neither the policy simulator nor
 condition keys such as aws:ResourceTag), so `allowed` and `denied` evaluate the deployed policy
@@ -9,6 +10,7 @@ Resource and every Condition match.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
@@ -17,9 +19,12 @@ from botocore.exceptions import ClientError
 from localaws.harness import LocalAwsHandle, unique
 
 from tests.support.common import events_of, workers_parameters
+from valohai_hybrid.catalog import Catalog, CatalogError, Outcome
+from valohai_hybrid.local.platform import Customer
 from valohai_hybrid.local.standin import ReceivedEvent, StandIn
-from valohai_hybrid.packaging import Release
+from valohai_hybrid.products import WORKERS, Product
 
+# A region no other test package uses: the platform's names are fixed per account and region.
 REGION = "eu-north-1"
 SETUP_TOKEN = "products-it-setup-token-7Hq2xVb9LmN4pR8s"
 VALOHAI_PRINCIPAL = "arn:aws:iam::905675611115:user/valohai-customer-acme"
@@ -29,20 +34,15 @@ MAINTENANCE_SSH = "3.251.38.215/32"
 #: A ValohaiMaster in another account, which no role of this account may trust.
 FOREIGN_MASTER = "arn:aws:iam::999999999999:role/ValohaiMaster"
 KEY_PAIR = "valohai-queue"
+#: The tag the platform's portfolio puts on every launch (a TagOption with a single value).
+LAUNCHED_FROM = ("valohai-hybrid:launched-from", "service-catalog")
 STACK_TIMEOUT = 120.0
-
-
-def parameter_list(values: dict[str, str]) -> list[dict[str, str]]:
-    return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
-
-
-def outputs_of(description: dict[str, Any]) -> dict[str, str]:
-    return {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
 
 
 @dataclass
 class Aws:
-    """Clients for the products' region of the local AWS."""
+    """Clients for the products' region of the local AWS, as the account itself (what a test
+    reads the launched resources back with)."""
 
     local: LocalAwsHandle
 
@@ -56,8 +56,11 @@ class Aws:
 
 @dataclass
 class Setup:
-    """A launched Workers product (main.yml): what the customer passed and what it made."""
+    """A launched product: what the customer passed, the provisioned product, and the stack
+    Service Catalog made for it (`name` is that stack's name, SC-<account>-pp-...)."""
 
+    launch_name: str
+    provisioned_product_id: str
     name: str
     stack_id: str
     parameters: dict[str, str]
@@ -70,13 +73,21 @@ class Setup:
 
 @dataclass
 class Products:
-    """Launch, update and delete Workers stacks the way a customer does, with CloudFormation."""
+    """Launch, update and terminate the products the way a customer admin does: through
+    Service Catalog, with the admin's own key (`valohai_hybrid.catalog`, as `valohai-hybrid
+    launch/update/terminate` call it)."""
 
     aws: Aws
-    release: Release
+    admin: Customer
     standin: StandIn
-    master_role_arn: str
+    #: The IAM launch's ValohaiMaster, which Workers launches name (none to launch IAM itself).
+    master_role_arn: str = ""
+    #: Provisioned product ids, oldest first; the package terminates those still standing.
     launched: list[str] = field(default_factory=list)
+    catalog: Catalog = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.catalog = self.admin.catalog(STACK_TIMEOUT)
 
     def parameters(self, **overrides: str | None) -> dict[str, str]:
         """What a customer types in, each launch with its own queue address, names and data."""
@@ -92,52 +103,102 @@ class Products:
         }
         return {k: v for k, v in values.items() if v is not None}
 
-    def launch(self, name: str | None = None, **parameters: str) -> str:
-        """CreateStack of the release's main.yml; returns the stack id (not waited for)."""
-        stack_id: str = self.aws("cloudformation").create_stack(
-            StackName=name or unique("valohai-setup"),
-            TemplateURL=self.release.workers_template_url,
-            Parameters=parameter_list(parameters),
-            Capabilities=["CAPABILITY_NAMED_IAM"],
-        )["StackId"]
-        self.launched.append(stack_id)
-        return stack_id
+    def launch(
+        self, parameters: Mapping[str, str], name: str | None = None, product: Product = WORKERS
+    ) -> str:
+        """ProvisionProduct of the product's version for new launches; returns the record id
+        (not waited for)."""
+        record_id = self.catalog.launch(product.name, name or unique("valohai-setup"), parameters)
+        self.launched.append(self.record(record_id)["ProvisionedProductId"])
+        return record_id
 
-    def created(self, stack_id: str, parameters: dict[str, str]) -> Setup:
-        description = self.aws.wait(stack_id)
-        assert description["StackStatus"] == "CREATE_COMPLETE", self.failure(stack_id)
-        return Setup(description["StackName"], stack_id, parameters, outputs_of(description))
+    def provision(self, product: Product, name: str, parameters: Mapping[str, str]) -> Any:
+        """ProvisionProduct exactly as given, without the console command's own checks: what
+        Service Catalog itself answers (a ClientError when it refuses)."""
+        found = self.catalog.product(product.name)
+        return self.admin.client("servicecatalog").provision_product(
+            ProductId=found.id,
+            ProvisioningArtifactId=self.catalog.version_id(found, None),
+            PathId=self.catalog.path_id(found),
+            ProvisionedProductName=name,
+            ProvisionToken=unique("token"),
+            ProvisioningParameters=[{"Key": k, "Value": v} for k, v in parameters.items()],
+        )
+
+    def request_update(self, setup: Setup, parameters: Mapping[str, str]) -> Any:
+        """UpdateProvisionedProduct with these values, as given (see `provision`)."""
+        return self.admin.client("servicecatalog").update_provisioned_product(
+            ProvisionedProductId=setup.provisioned_product_id,
+            ProvisioningParameters=[{"Key": k, "Value": v} for k, v in parameters.items()],
+            UpdateToken=unique("token"),
+        )
+
+    def record(self, record_id: str) -> dict[str, Any]:
+        detail: dict[str, Any] = self.admin.client("servicecatalog").describe_record(Id=record_id)[
+            "RecordDetail"
+        ]
+        return detail
+
+    def wait(self, record_id: str) -> Outcome:
+        return self.catalog.wait(record_id)
+
+    def created(self, record_id: str, parameters: dict[str, str]) -> Setup:
+        outcome = self.wait(record_id)
+        assert outcome.succeeded, self.failure(outcome)
+        return self.setup_of(outcome, parameters, "CREATE_COMPLETE")
 
     def deploy(self, name: str | None = None, **overrides: str | None) -> Setup:
         parameters = self.parameters(**overrides)
-        return self.created(self.launch(name, **parameters), parameters)
+        return self.created(self.launch(parameters, name), parameters)
 
     def update(self, setup: Setup, **changes: str) -> Setup:
-        """UpdateStack with some parameters changed, every other one as before."""
-        parameters = {**setup.parameters, **changes}
-        self.aws("cloudformation").update_stack(
-            StackName=setup.stack_id,
-            TemplateURL=self.release.workers_template_url,
-            Parameters=parameter_list(parameters),
-            Capabilities=["CAPABILITY_NAMED_IAM"],
-        )
-        description = self.aws.wait(setup.stack_id)
-        assert description["StackStatus"] == "UPDATE_COMPLETE", self.failure(setup.stack_id)
-        return Setup(setup.name, setup.stack_id, parameters, outputs_of(description))
+        """UpdateProvisionedProduct with some parameters changed, every other one as before."""
+        outcome = self.wait(self.catalog.update(setup.provisioned_product_id, changes))
+        assert outcome.succeeded, self.failure(outcome)
+        return self.setup_of(outcome, {**setup.parameters, **changes}, "UPDATE_COMPLETE")
 
     def delete(self, setup: Setup) -> None:
-        self.aws("cloudformation").delete_stack(StackName=setup.stack_id)
+        """TerminateProvisionedProduct; its stack is deleted."""
+        outcome = self.wait(self.catalog.terminate(setup.provisioned_product_id))
+        assert outcome.succeeded, self.failure(outcome)
         status = self.aws.wait(setup.stack_id)["StackStatus"]
-        assert status == "DELETE_COMPLETE", self.failure(setup.stack_id)
+        assert status == "DELETE_COMPLETE", self.failure(outcome)
 
-    def failure(self, stack_id: str) -> str:
-        """The failed resources' reasons, for an assertion message."""
-        events = self.aws("cloudformation").describe_stack_events(StackName=stack_id)
-        return "; ".join(
-            f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}"
-            for e in events["StackEvents"]
-            if e["ResourceStatus"].endswith("FAILED")
+    def setup_of(self, outcome: Outcome, parameters: dict[str, str], status: str) -> Setup:
+        """The launch as the stack Service Catalog made for it shows it."""
+        assert outcome.stack_id, f"record {outcome.record_id} names no stack"
+        description = self.aws.wait(outcome.stack_id)
+        assert description["StackStatus"] == status, self.failure(outcome)
+        return Setup(
+            outcome.provisioned_product_name,
+            outcome.provisioned_product_id,
+            description["StackName"],
+            outcome.stack_id,
+            parameters,
+            {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])},
         )
+
+    def failure(self, outcome: Outcome) -> str:
+        """The record's errors and the failed resources' reasons, for an assertion message."""
+        reasons = list(outcome.errors)
+        if outcome.stack_id:
+            events = self.aws("cloudformation").describe_stack_events(StackName=outcome.stack_id)
+            reasons += [
+                f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}"
+                for e in events["StackEvents"]
+                if e["ResourceStatus"].endswith("FAILED")
+            ]
+        return f"{outcome.record_type} {outcome.status}: " + "; ".join(reasons)
+
+    def terminate_standing(self) -> None:
+        """Terminate every launch of this launcher still standing, side by side."""
+        records = []
+        for provisioned in reversed(self.launched):
+            with suppress(CatalogError):  # terminated already
+                records.append(self.catalog.terminate(provisioned))
+        for record_id in records:
+            outcome = self.wait(record_id)
+            assert outcome.succeeded, self.failure(outcome)
 
 
 #: The condition operators of the policies evaluated here, each comparing one value.
@@ -213,8 +274,13 @@ def role_policies(iam: Any, role: str) -> list[dict[str, Any]]:
 
 
 def resource_tags(tags: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
-    """The tags the templates set; not the aws:cloudformation:* ones CloudFormation adds."""
-    return {t["Key"]: t["Value"] for t in tags or [] if not t["Key"].startswith("aws:")}
+    """The tags the templates set; not those every launch gets: the aws:cloudformation:* and
+    aws:servicecatalog:* ones, and the portfolio's TagOption (`LAUNCHED_FROM`)."""
+    return {
+        t["Key"]: t["Value"]
+        for t in tags or []
+        if not t["Key"].startswith("aws:") and t["Key"] != LAUNCHED_FROM[0]
+    }
 
 
 def tag_context(tags: Mapping[str, str]) -> dict[str, str]:

@@ -24,8 +24,7 @@ from localaws.harness import LocalAwsHandle, isolate_environment, running_local_
 from valohai_hybrid.catalog import Catalog
 from valohai_hybrid.checkout import ROOT
 from valohai_hybrid.local.standin import DEVELOPMENT_PLATFORM, StandIn
-from valohai_hybrid.publish import Published, PublishOptions, build, find_sam, publish
-from valohai_hybrid.templates import load_template
+from valohai_hybrid.publish import Published, PublishOptions, publish
 
 DEFAULT_REGION = "eu-west-1"
 _POINTING = ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION")
@@ -116,18 +115,6 @@ def publish_options(
         parameters=parameters,
         **choices,
     )
-
-
-def function_packages(options: PublishOptions) -> dict[str, Path]:
-    """Each function's package as `publish` builds it (sam build, reused while its sources are
-    unchanged): logical id -> the directory sam deploy would zip."""
-    built = build(options, find_sam(options), log=lambda _: None)
-    resources = load_template(built)["Resources"]
-    return {
-        logical_id: built.parent / logical_id
-        for logical_id, resource in resources.items()
-        if resource["Type"] == "AWS::Serverless::Function"
-    }
 
 
 def publish_release(

@@ -1,14 +1,26 @@
-"""Wrong values are refused by CreateStack itself, naming the parameter and the fix, before
-anything is made (no stack, no setup-token secret, no word to Valohai)."""
+"""Wrong values are refused by Service Catalog's ProvisionProduct itself, naming the parameter
+and the fix, before anything is made (no provisioned product, no stack, no setup-token secret, no
+word to Valohai).
+
+Service Catalog checks the values against the version's template (its parameter constraints)
+and passes on CloudFormation's own refusal of the stack (an AWS-specific parameter type naming
+nothing that exists, a template rule): InvalidParametersException either way, the request
+refused, not a FAILED record.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 from localaws.harness import unique
 
-from tests.support.products import Aws, Products, parameter_list, secret_exists
+from tests.support.products import Aws, Products
 from valohai_hybrid.local.standin import StandIn
+from valohai_hybrid.products import WORKERS
+
+SETUP_TOKENS = "valohai-hybrid/setup-token/"
 
 
 @pytest.mark.parametrize(
@@ -16,8 +28,7 @@ from valohai_hybrid.local.standin import StandIn
     [
         pytest.param(
             {"ValohaiMasterRoleARN": "arn:aws:iam::12345678901:role/ValohaiMaster"},
-            "Parameter ValohaiMasterRoleARN failed to satisfy constraint: must be the output "
-            "ValohaiMasterRoleARN of the IAM product",
+            "must be the output ValohaiMasterRoleARN of the IAM product",
             id="account-id-too-short",
         ),
         pytest.param(
@@ -32,7 +43,7 @@ from valohai_hybrid.local.standin import StandIn
         ),
         pytest.param(
             {"QueueAddress": "https://acme.vqueue.net"},
-            "Parameter QueueAddress failed to satisfy constraint: must be a lower-case DNS name",
+            "must be a lower-case DNS name",
             id="address-with-scheme",
         ),
         pytest.param(
@@ -42,29 +53,25 @@ from valohai_hybrid.local.standin import StandIn
         ),
         pytest.param(
             {"VpcCidr": "10.0.0.6/16"},
-            "Parameter VpcCidr failed to satisfy constraint: must be an IPv4 /16 block with its "
-            "host bits zero",
+            "must be an IPv4 /16 block with its host bits zero",
             id="cidr-with-host-bits",
         ),
         pytest.param(
             {"ValohaiEgressCidr": "34.248.245.191"},
-            "Parameter ValohaiEgressCidr failed to satisfy constraint: must be one public IPv4 "
-            "address or range of /16 or narrower",
+            "must be one public IPv4 address or range of /16 or narrower",
             id="cidr-without-prefix",
         ),
         pytest.param(
             {"MaintenanceSshCidr": "3.251.38.215/33"},
-            "Parameter MaintenanceSshCidr failed to satisfy constraint: must be empty (port 22 "
-            "closed, the default) or one public IPv4 address",
+            "must be empty (port 22 closed, the default) or one public IPv4 address",
             id="cidr-prefix-too-long",
         ),
         *(
-            pytest.param(
-                {parameter: value},
-                f"Parameter {parameter} failed to satisfy constraint: must be",
-                id=f"{parameter}-{value}",
+            pytest.param({parameter: value}, fix, id=f"{parameter}-{value}")
+            for parameter, fix in (
+                ("ValohaiEgressCidr", "must be one public IPv4 address or range of /16"),
+                ("MaintenanceSshCidr", "or one public IPv4 address"),
             )
-            for parameter in ("ValohaiEgressCidr", "MaintenanceSshCidr")
             for value in (
                 "0.0.0.0/0",
                 "34.0.0.0/8",
@@ -78,12 +85,13 @@ from valohai_hybrid.local.standin import StandIn
                 "224.0.0.1/32",
             )
         ),
+        # Service Catalog checks AllowedValues itself and lists them.
         pytest.param(
             {"NumberOfAZs": "7"},
-            "Parameter NumberOfAZs failed to satisfy constraint: must be a whole number from 2",
+            "must be one of AllowedValues ['2', '3', '4', '5', '6']",
             id="seven-azs",
         ),
-        pytest.param({"NumberOfAZs": "1"}, "from 2 to 6", id="one-az"),
+        pytest.param({"NumberOfAZs": "1"}, "['2', '3', '4', '5', '6']", id="one-az"),
         pytest.param(
             {"KeyPair": "no-such-key"},
             "parameter value no-such-key for parameter name KeyPair does not exist",
@@ -101,19 +109,18 @@ from valohai_hybrid.local.standin import StandIn
         ),
         pytest.param(
             {"SetupToken": "too-short"},
-            "Parameter SetupToken failed to satisfy constraint: must be the 32-256 character token",
+            "must be the 32-256 character token",
             id="short-setup-token",
         ),
         pytest.param(
             {"ValohaiApiUrl": "http://app.valohai.com"},
-            "Parameter ValohaiApiUrl failed to satisfy constraint: must be an https URL",
+            "must be an https URL",
             id="plain-http-api",
         ),
         *(
             pytest.param(
                 {"ValohaiApiUrl": url},
-                "Parameter ValohaiApiUrl failed to satisfy constraint: must be an https URL of a "
-                "public DNS name",
+                "must be an https URL of a public DNS name",
                 id=f"unusable-api-{case}",
             )
             for case, url in (
@@ -130,21 +137,36 @@ def test_bad_parameters_are_refused_before_anything_is_made(
     aws: Aws, products: Products, standin: StandIn, overrides: dict[str, str], message: str
 ) -> None:
     name = unique("valohai-refused")
-    cloudformation = aws("cloudformation")
+    cloudformation, secrets = aws("cloudformation"), aws("secretsmanager")
+    stacks_before = stack_ids(cloudformation)
+    tokens_before = setup_tokens(secrets)
     events_before = len(standin.receiver.events())
 
     with pytest.raises(ClientError) as refused:
-        cloudformation.create_stack(
-            StackName=name,
-            TemplateURL=products.release.workers_template_url,
-            Parameters=parameter_list(products.parameters(**overrides)),
-            Capabilities=["CAPABILITY_NAMED_IAM"],
-        )
+        products.provision(WORKERS, name, products.parameters(**overrides))
 
     error = refused.value.response["Error"]
-    assert error["Code"] == "ValidationError"
+    assert error["Code"] == "InvalidParametersException"
+    [parameter] = overrides
+    assert parameter in error["Message"]
     assert message in error["Message"]
-    with pytest.raises(ClientError, match="does not exist"):
-        cloudformation.describe_stacks(StackName=name)
-    assert not secret_exists(aws, f"valohai-hybrid/setup-token/{name}")
+    servicecatalog = products.admin.client("servicecatalog")
+    with pytest.raises(servicecatalog.exceptions.ResourceNotFoundException):
+        servicecatalog.describe_provisioned_product(Name=name)
+    assert stack_ids(cloudformation) == stacks_before
+    assert setup_tokens(secrets) == tokens_before
     assert len(standin.receiver.events()) == events_before
+
+
+def stack_ids(cloudformation: Any) -> set[str]:
+    """Every stack of the region, deleted ones included."""
+    pages = cloudformation.get_paginator("list_stacks").paginate()
+    return {s["StackId"] for page in pages for s in page["StackSummaries"]}
+
+
+def setup_tokens(secrets: Any) -> set[str]:
+    """The setup-token secrets of the region (one per launched setup)."""
+    pages = secrets.get_paginator("list_secrets").paginate(
+        Filters=[{"Key": "name", "Values": [SETUP_TOKENS]}], IncludePlannedDeletion=True
+    )
+    return {s["ARN"] for page in pages for s in page["SecretList"]}

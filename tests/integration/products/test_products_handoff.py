@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support.products import (
+    LAUNCHED_FROM,
     REGION,
     SETUP_TOKEN,
     Aws,
@@ -19,7 +20,7 @@ from tests.support.products import (
 )
 from valohai_hybrid.local.standin import StandIn
 from valohai_hybrid.local.standin.verify import key_id
-from valohai_hybrid.packaging import Release
+from valohai_hybrid.publish import Published
 
 #: Hand-off field -> stack output with the same value.
 OUTPUT_OF = {
@@ -56,7 +57,7 @@ UNTAGGABLE = {
 }
 
 
-def handoff_from_the_account(aws: Aws, setup: Setup, release: Release) -> dict[str, Any]:
+def handoff_from_the_account(aws: Aws, setup: Setup, platform: Published) -> dict[str, Any]:
     """Every hand-off value of the reference setup (default names), found from its queue
     machine through the services' APIs."""
     ec2, iam = aws("ec2"), aws("iam")
@@ -104,15 +105,15 @@ def handoff_from_the_account(aws: Aws, setup: Setup, release: Release) -> dict[s
         "worker_security_group_name": "valohai-sg-workers",
         "queue_security_group_id": groups["valohai-sg-queue"],
         "key_pair_name": setup.parameters["KeyPair"],
-        "product_version": release.version,
+        "product_version": platform.releases[0],
     }
 
 
 def test_setup_created_hands_valohai_every_value_of_the_setup(
-    aws: Aws, setup: Setup, standin: StandIn, release: Release
+    aws: Aws, setup: Setup, standin: StandIn, platform: Published
 ) -> None:
     [created] = setup.events(standin, "setup.created")
-    expected = handoff_from_the_account(aws, setup, release)
+    expected = handoff_from_the_account(aws, setup, platform)
 
     assert created.body["data"] == {"handoff": expected}
     assert created.body["stack"] == {
@@ -126,8 +127,8 @@ def test_setup_created_hands_valohai_every_value_of_the_setup(
     assert setup.outputs["ValohaiNotificationDelivery"] == "delivered"
 
 
-def test_outputs_show_every_hand_off_value(aws: Aws, setup: Setup, release: Release) -> None:
-    expected = handoff_from_the_account(aws, setup, release)
+def test_outputs_show_every_hand_off_value(aws: Aws, setup: Setup, platform: Published) -> None:
+    expected = handoff_from_the_account(aws, setup, platform)
 
     assert {field: setup.outputs[output] for field, output in OUTPUT_OF.items()} == {
         field: expected[field] for field in OUTPUT_OF
@@ -221,6 +222,9 @@ def test_everything_taggable_is_tagged_valohai_1_except_the_setup_token(
     ]
     unknown = {r["ResourceType"] for r in resources} - set(readers) - UNTAGGABLE
     assert untagged == []
+    # Service Catalog tags the launch, and CloudFormation passes the tag on.
+    stack = aws("cloudformation").describe_stacks(StackName=setup.stack_id)["Stacks"][0]
+    assert dict([LAUNCHED_FROM]).items() <= {t["Key"]: t["Value"] for t in stack["Tags"]}.items()
     # The setup token is the one thing ValohaiMaster and the queue must not read.
     assert unknown == {"AWS::SecretsManager::Secret"}
     [token] = [r for r in resources if r["ResourceType"] == "AWS::SecretsManager::Secret"]

@@ -1,4 +1,4 @@
-"""The IAM product (iam.yml) deployed: the roles of Valohai and its machines, read back from IAM."""
+"""The IAM product (iam.yml) launched: the roles of Valohai and its machines, read back from IAM."""
 
 from __future__ import annotations
 
@@ -6,19 +6,20 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from localaws.harness import unique
 
 from tests.support.products import (
     EXTERNAL_ID,
     VALOHAI_PRINCIPAL,
     Aws,
+    Products,
+    Setup,
     allowed,
     granted_actions,
-    outputs_of,
-    parameter_list,
     resource_tags,
     role_policies,
 )
-from valohai_hybrid.packaging import Release
+from valohai_hybrid.products import IAM
 
 ACCOUNT = "123456789012"
 EC2 = f"arn:aws:ec2:eu-north-1:{ACCOUNT}"
@@ -90,7 +91,7 @@ def iam(aws: Aws) -> Any:
 
 
 @pytest.fixture(scope="module")
-def master(iam: Any, iam_setup: dict[str, Any]) -> list[dict[str, Any]]:
+def master(iam: Any, iam_setup: Setup) -> list[dict[str, Any]]:
     """ValohaiMaster's policy from the IAM product (each Workers setup adds its bucket's)."""
     policy = iam.get_role_policy(RoleName="ValohaiMaster", PolicyName="ValohaiMasterPolicy")
     return [policy["PolicyDocument"]]
@@ -102,7 +103,7 @@ def trust(iam: Any, role: str) -> dict[str, Any]:
 
 
 def test_valohai_master_is_trusted_by_valohais_principal_with_the_external_id(
-    iam: Any, iam_setup: dict[str, Any]
+    iam: Any, iam_setup: Setup
 ) -> None:
     role = iam.get_role(RoleName="ValohaiMaster")["Role"]
     [statement] = trust(iam, "ValohaiMaster")["Statement"]
@@ -111,66 +112,97 @@ def test_valohai_master_is_trusted_by_valohais_principal_with_the_external_id(
     assert statement["Principal"] == {"AWS": VALOHAI_PRINCIPAL}
     assert statement["Action"] == "sts:AssumeRole"
     assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}
-    assert outputs_of(iam_setup)["ValohaiMasterRoleARN"] == role["Arn"]
+    assert iam_setup.outputs["ValohaiMasterRoleARN"] == role["Arn"]
     assert role["Arn"] == f"arn:aws:iam::{ACCOUNT}:role/ValohaiMaster"
     assert resource_tags(role.get("Tags")) == {"valohai": "1"}
+
+
+WEAK_TRUSTS = [
+    pytest.param(
+        {"AssumeRoleARN": VALOHAI_PRINCIPAL, "ExternalId": ""},
+        "ExternalId",
+        "if you have none, ask your Valohai contact for one",
+        id="empty-external-id",
+    ),
+    pytest.param(
+        {"AssumeRoleARN": VALOHAI_PRINCIPAL, "ExternalId": "x"},
+        "ExternalId",
+        "2-1224 letters, digits",
+        id="one-character",
+    ),
+    pytest.param(
+        {"AssumeRoleARN": "arn:aws:iam::905675611115:root", "ExternalId": EXTERNAL_ID},
+        "AssumeRoleARN",
+        "ask Valohai for the principal's own ARN",
+        id="whole-account",
+    ),
+]
+
+
+def assert_refused(refused: pytest.ExceptionInfo[ClientError], parameter: str, fix: str) -> None:
+    error = refused.value.response["Error"]
+    assert error["Code"] == "InvalidParametersException"
+    assert parameter in error["Message"]
+    assert fix in error["Message"]
 
 
 @pytest.mark.parametrize(
     ("values", "parameter", "fix"),
     [
-        ({"AssumeRoleARN": VALOHAI_PRINCIPAL}, "ExternalId", "must have values"),
-        (
-            {"AssumeRoleARN": VALOHAI_PRINCIPAL, "ExternalId": ""},
+        pytest.param(
+            {"AssumeRoleARN": VALOHAI_PRINCIPAL},
             "ExternalId",
-            "if you have none, ask your Valohai contact for one",
+            "must have values",
+            id="no-external-id",
         ),
-        (
-            {"AssumeRoleARN": VALOHAI_PRINCIPAL, "ExternalId": "x"},
-            "ExternalId",
-            "2-1224 letters, digits",
-        ),
-        (
-            {"AssumeRoleARN": "arn:aws:iam::905675611115:root", "ExternalId": EXTERNAL_ID},
-            "AssumeRoleARN",
-            "ask Valohai for the principal's own ARN",
-        ),
+        *WEAK_TRUSTS,
     ],
-    ids=["no-external-id", "empty-external-id", "one-character", "whole-account"],
 )
 def test_valohai_master_cannot_be_trusted_without_an_external_id_or_by_a_whole_account(
-    aws: Aws,
     iam: Any,
-    iam_setup: dict[str, Any],
-    release: Release,
+    products: Products,
     values: dict[str, str],
     parameter: str,
     fix: str,
 ) -> None:
-    """Neither a new IAM stack nor an update of the existing one gets past the parameters."""
-    cloudformation = aws("cloudformation")
+    """A new IAM launch does not get past the parameters: nothing is provisioned."""
     before = trust(iam, "ValohaiMaster")
-    with pytest.raises(ClientError) as refused:
-        cloudformation.create_stack(
-            StackName="valohai-iam-weak-trust",
-            TemplateURL=release.iam_template_url,
-            Parameters=parameter_list(values),
-            Capabilities=["CAPABILITY_NAMED_IAM"],
-        )
-    with pytest.raises(ClientError) as update_refused:
-        cloudformation.update_stack(
-            StackName=iam_setup["StackId"],
-            TemplateURL=release.iam_template_url,
-            Parameters=parameter_list(values),
-            Capabilities=["CAPABILITY_NAMED_IAM"],
-        )
+    name = unique("valohai-iam-weak-trust")
 
-    for error in (refused.value.response["Error"], update_refused.value.response["Error"]):
-        assert error["Code"] == "ValidationError"
-        assert parameter in error["Message"]
-        assert fix in error["Message"]
-    with pytest.raises(ClientError, match="does not exist"):
-        cloudformation.describe_stacks(StackName="valohai-iam-weak-trust")
+    with pytest.raises(ClientError) as refused:
+        products.provision(IAM, name, values)
+
+    assert_refused(refused, parameter, fix)
+    servicecatalog = products.admin.client("servicecatalog")
+    with pytest.raises(servicecatalog.exceptions.ResourceNotFoundException):
+        servicecatalog.describe_provisioned_product(Name=name)
+    assert trust(iam, "ValohaiMaster") == before
+
+
+@pytest.mark.parametrize(("values", "parameter", "fix"), WEAK_TRUSTS)
+def test_an_update_cannot_weaken_valohai_masters_trust(
+    aws: Aws,
+    iam: Any,
+    products: Products,
+    iam_setup: Setup,
+    values: dict[str, str],
+    parameter: str,
+    fix: str,
+) -> None:
+    """Nor does an update of the launched IAM product: its stack is left as it was. (An update
+    that leaves ExternalId out keeps its value, so only given values are tried here.)"""
+    before = trust(iam, "ValohaiMaster")
+    stack = aws("cloudformation").describe_stacks(StackName=iam_setup.stack_id)["Stacks"][0]
+
+    with pytest.raises(ClientError) as refused:
+        products.request_update(iam_setup, values)
+
+    assert_refused(refused, parameter, fix)
+    after = aws("cloudformation").describe_stacks(StackName=iam_setup.stack_id)["Stacks"][0]
+    assert (after["StackStatus"], after["Parameters"]) == (
+        stack["StackStatus"],
+        stack["Parameters"],
+    )
     assert trust(iam, "ValohaiMaster") == before
 
 
@@ -275,7 +307,7 @@ def test_valohai_creates_only_the_auto_scaling_service_linked_role(
     )
 
 
-def test_worker_role_lets_a_worker_find_and_protect_itself_only(iam: Any, iam_setup: Any) -> None:
+def test_worker_role_lets_a_worker_find_and_protect_itself_only(iam: Any, iam_setup: Setup) -> None:
     role = iam.get_role(RoleName="ValohaiWorkerRole")["Role"]
     policies = role_policies(iam, "ValohaiWorkerRole")
 
@@ -290,7 +322,7 @@ def test_worker_role_lets_a_worker_find_and_protect_itself_only(iam: Any, iam_se
     assert resource_tags(role.get("Tags")) == {"valohai": "1"}
 
 
-def test_queue_role_reads_only_valohai_secrets(iam: Any, iam_setup: Any) -> None:
+def test_queue_role_reads_only_valohai_secrets(iam: Any, iam_setup: Setup) -> None:
     role = iam.get_role(RoleName="ValohaiQueueRole")["Role"]
     policies = role_policies(iam, "ValohaiQueueRole")
     secret = f"arn:aws:secretsmanager:eu-north-1:{ACCOUNT}:secret:ValohaiRedisSecret-AbCdEf"
@@ -312,10 +344,10 @@ def test_queue_role_reads_only_valohai_secrets(iam: Any, iam_setup: Any) -> None
     ],
 )
 def test_instance_profiles_hold_their_role_and_are_outputs(
-    iam: Any, iam_setup: dict[str, Any], profile: str, role: str, output: str
+    iam: Any, iam_setup: Setup, profile: str, role: str, output: str
 ) -> None:
     found = iam.get_instance_profile(InstanceProfileName=profile)["InstanceProfile"]
-    outputs = outputs_of(iam_setup)
+    outputs = iam_setup.outputs
 
     assert [r["RoleName"] for r in found["Roles"]] == [role]
     assert outputs[f"{output}Name"] == profile
@@ -323,21 +355,12 @@ def test_instance_profiles_hold_their_role_and_are_outputs(
     assert outputs[f"{role}Arn"] == iam.get_role(RoleName=role)["Role"]["Arn"]
 
 
-def test_a_malformed_principal_arn_is_refused_before_anything_exists(
-    aws: Aws, release: Release
-) -> None:
-    cloudformation = aws("cloudformation")
+def test_a_malformed_principal_arn_is_refused_before_anything_exists(products: Products) -> None:
+    name = unique("valohai-iam-malformed")
     with pytest.raises(ClientError) as refused:
-        cloudformation.create_stack(
-            StackName="valohai-iam-malformed",
-            TemplateURL=release.iam_template_url,
-            Parameters=parameter_list({"AssumeRoleARN": "905675611115", "ExternalId": EXTERNAL_ID}),
-            Capabilities=["CAPABILITY_NAMED_IAM"],
-        )
+        products.provision(IAM, name, {"AssumeRoleARN": "905675611115", "ExternalId": EXTERNAL_ID})
 
-    error = refused.value.response["Error"]
-    assert error["Code"] == "ValidationError"
-    assert "AssumeRoleARN" in error["Message"]
-    assert "arn:aws:iam::905675611115:user/valohai-customer-acme" in error["Message"]
-    with pytest.raises(ClientError, match="does not exist"):
-        cloudformation.describe_stacks(StackName="valohai-iam-malformed")
+    assert_refused(refused, "AssumeRoleARN", "arn:aws:iam::905675611115:user/valohai-customer-acme")
+    servicecatalog = products.admin.client("servicecatalog")
+    with pytest.raises(servicecatalog.exceptions.ResourceNotFoundException):
+        servicecatalog.describe_provisioned_product(Name=name)

@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 from localaws.harness import unique
 
-from tests.support.common import eventually
+from tests.support.common import events_of, eventually
 from tests.support.products import (
     MAINTENANCE_SSH,
     REGION,
@@ -104,12 +104,13 @@ def test_a_new_machine_image_replaces_the_machine_behind_the_same_elastic_ip(
     aws: Aws, products: Products, standin: StandIn, running: Running
 ) -> None:
     """Canonical publishes a newer image, or the customer pins one in an SSM parameter of their
-    own: the machine is replaced, and everything Valohai uses to reach it stays."""
+    own (under /valohai-hybrid/queue-image/, the only ones the launch role may read): the
+    machine is replaced, and everything Valohai uses to reach it stays."""
     ec2, ssm = aws("ec2"), aws("ssm")
     before = queue_state(aws, running.setup)
     ubuntu = ssm.get_parameter(Name=UBUNTU_PARAMETER)["Parameter"]["Value"]
     newer = ec2.copy_image(SourceImageId=ubuntu, SourceRegion=REGION, Name=unique("ubuntu-noble"))
-    pinned = f"/acme/valohai/{unique('queue-image')}"
+    pinned = f"/valohai-hybrid/queue-image/{unique('noble')}"
     ssm.put_parameter(Name=pinned, Value=newer["ImageId"], Type="String")
 
     running.setup = products.update(running.setup, QueueImageId=pinned)
@@ -320,24 +321,25 @@ def test_a_launch_that_does_not_adopt_the_kept_bucket_rolls_back(
     """Same Suffix, ReuseRetainedDataBucket left false: the bucket name is taken (by the
     customer's own data), so the launch fails there, rolls back, and Valohai is told why."""
     parameters = products.parameters(Suffix=deleted.setup.parameters["Suffix"])
-    stack_id = products.launch(unique("valohai-setup"), **parameters)
-    described = aws.wait(stack_id)
+    outcome = products.wait(products.launch(parameters))
+    assert outcome.stack_id, outcome
+    described = aws.wait(outcome.stack_id)
     cloudformation = aws("cloudformation")
     data_stack = cloudformation.describe_stack_resource(
-        StackName=stack_id, LogicalResourceId="S3Bucket"
+        StackName=outcome.stack_id, LogicalResourceId="S3Bucket"
     )["StackResourceDetail"]["PhysicalResourceId"]
     [failed] = [
         e
         for e in cloudformation.describe_stack_events(StackName=data_stack)["StackEvents"]
         if e["ResourceStatus"] == "CREATE_FAILED"
     ]
-    rolled_back = Setup(described["StackName"], stack_id, parameters, {})
     [status] = eventually(
-        lambda: rolled_back.events(standin, "stack.status_changed"),
+        lambda: events_of(standin, outcome.stack_id, "stack.status_changed"),
         what="the forwarder reporting the rollback",
     )
     bucket = deleted.setup.outputs["DataBucketName"]
 
+    assert outcome.status == "FAILED"
     assert described["StackStatus"] == "ROLLBACK_COMPLETE"
     assert failed["LogicalResourceId"] == "DataBucket"
     assert "bucket name is not available" in failed["ResourceStatusReason"]
@@ -354,12 +356,12 @@ def test_a_launch_that_does_not_adopt_the_kept_bucket_rolls_back(
 def test_launching_again_adopts_the_kept_bucket_and_the_redis_secret(
     aws: Aws, products: Products, standin: StandIn, deleted: Deleted
 ) -> None:
-    """The same setup launched again in the same region, with the same names, as the
-    ReuseRetainedDataBucket description tells."""
+    """The same setup launched again in the same region, under the same name and with the same
+    names, as the ReuseRetainedDataBucket description tells."""
     old = deleted.setup
     parameters = {**old.parameters, "ReuseRetainedDataBucket": "true"}
 
-    setup = products.created(products.launch(old.name, **parameters), parameters)
+    setup = products.created(products.launch(parameters, old.launch_name), parameters)
 
     secrets, s3 = aws("secretsmanager"), aws("s3")
     secret = secrets.describe_secret(SecretId=setup.outputs["RedisSecretArn"])

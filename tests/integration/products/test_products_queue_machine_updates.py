@@ -1,6 +1,6 @@
 """An update of a launched setup reaches its running queue machine.
 
-The setup is launched and updated with CloudFormation on the local AWS as a customer does; the
+The setup is launched and updated through Service Catalog on the local AWS as a customer does; the
 queue machine runs as in tests/integration/queue_machine/ (its boot script for real, with
 recording stand-ins for systemctl, docker and apt), with the user data EC2 holds for the
 instance, the IAM product's ValohaiQueueRole and the setup's own Redis secret.
@@ -11,13 +11,12 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from localaws.harness import LocalAwsHandle
 
 from tests.support.imds_standin import Instance, running_imds
-from tests.support.products import REGION, Aws, Products, outputs_of
+from tests.support.products import REGION, Aws, Products, Setup
 from tests.support.queue_machine import Machine
 
 NEW_COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -29,9 +28,9 @@ def instance_user_data(aws: Aws, instance_id: str) -> bytes:
 
 
 @pytest.fixture
-def queue_role(aws: Aws, iam_setup: dict[str, Any]) -> tuple[str, dict[str, str]]:
+def queue_role(aws: Aws, iam_setup: Setup) -> tuple[str, dict[str, str]]:
     """The IAM product's queue role, assumed as EC2 does for the instance profile."""
-    arn = outputs_of(iam_setup)["ValohaiQueueRoleArn"]
+    arn = iam_setup.outputs["ValohaiQueueRoleArn"]
     session = aws("sts").assume_role(RoleArn=arn, RoleSessionName="i-0queue")["Credentials"]
     return arn.rsplit("/", 1)[1], {
         "AccessKeyId": session["AccessKeyId"],
@@ -42,7 +41,7 @@ def queue_role(aws: Aws, iam_setup: dict[str, Any]) -> tuple[str, dict[str, str]
 
 
 @pytest.fixture
-def launched(products: Products) -> Iterator[Any]:
+def launched(products: Products) -> Iterator[Setup]:
     setup = products.deploy()
     yield setup
     products.delete(setup)
@@ -51,7 +50,7 @@ def launched(products: Products) -> Iterator[Any]:
 def test_new_version_and_address_reach_the_same_running_machine(
     aws: Aws,
     products: Products,
-    launched: Any,
+    launched: Setup,
     queue_role: tuple[str, dict[str, str]],
     local_aws: LocalAwsHandle,
     tmp_path: Path,

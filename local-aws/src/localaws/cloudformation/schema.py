@@ -40,6 +40,40 @@ def attributes(resource_type: str) -> frozenset[str]:
     return frozenset(schema.get_atts)
 
 
+@cache
+def handler_permissions(resource_type: str, operation: str) -> tuple[str, ...]:
+    """The permissions CloudFormation's `operation` handler (create, update, delete) of the
+    type declares it needs (`handlers.<operation>.permissions`); () for a type with none."""
+    schema = _schema(resource_type)
+    if schema is None:
+        return ()
+    handler = (schema.schema.get("handlers") or {}).get(operation) or {}
+    return tuple(handler.get("permissions", ()))
+
+
+@cache
+def _iam_reference() -> Any:
+    import json
+    from pathlib import Path
+
+    import cfnlint.data.AdditionalSpecs
+
+    return json.loads(
+        Path(cfnlint.data.AdditionalSpecs.__file__).with_name("Policies.json").read_text()
+    )
+
+
+def iam_action(action: str) -> tuple[bool, bool]:
+    """(whether IAM knows `action`, whether it can be scoped to a resource), from the IAM
+    reference data cfn-lint ships. Some schemas list API operations that are not IAM actions
+    (s3:DeleteBucketCors, authorized by s3:PutBucketCORS): IAM never asks for those."""
+    service, _, name = action.partition(":")
+    entry = _iam_reference().get(service, {}).get("Actions", {}).get(name.lower())
+    if entry is None:
+        return False, False
+    return True, bool(entry.get("Resources"))
+
+
 def is_taggable(resource_type: str) -> bool:
     schema = _schema(resource_type)
     return schema is not None and "Tags" in schema.schema.get("properties", {})

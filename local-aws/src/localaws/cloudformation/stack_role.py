@@ -1,0 +1,203 @@
+"""CloudFormation acting as a stack's role: each resource operation is authorized first.
+
+AWS's CloudFormation makes a resource's API calls with the stack's role (a Service Catalog
+launch role, a stack's RoleARN), so a role without a permission the type's handler uses fails
+that resource with the service's AccessDenied, and the stack rolls back. The permissions each
+handler uses are published in the type's resource provider schema
+(`handlers.<create|update|delete>.permissions`, shipped with cfn-lint); before the local
+engine runs an operation, every one of them is handed to `localaws.access` as one batch, with
+the resource's ARN for the actions that IAM scopes to that kind of resource ("*" for the rest)
+and the request's tags. Custom resources need `lambda:InvokeFunction` on their service token.
+A stack with no role is run by its caller's credentials, which the local AWS does not keep
+with the stack: such operations are not checked here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from localaws import access
+from localaws.cloudformation import schema
+
+from .provisioners.base import Provisioned, Provisioner, ProvisionError, ResourceContext
+
+#: A resource's ARN from its name, for the types whose name a template may set: (the name's
+#: property, the ARN with `{name}`). `{name}` of a type the template leaves unnamed is the
+#: pattern CloudFormation's generated names follow.
+_ARNS: Mapping[str, tuple[str, str]] = {
+    "AWS::S3::Bucket": ("BucketName", "arn:{partition}:s3:::{name}"),
+    "AWS::IAM::Role": ("RoleName", "arn:{partition}:iam::{account}:role{path}{name}"),
+    "AWS::IAM::ManagedPolicy": (
+        "ManagedPolicyName",
+        "arn:{partition}:iam::{account}:policy{path}{name}",
+    ),
+    "AWS::IAM::InstanceProfile": (
+        "InstanceProfileName",
+        "arn:{partition}:iam::{account}:instance-profile{path}{name}",
+    ),
+    "AWS::SQS::Queue": ("QueueName", "arn:{partition}:sqs:{region}:{account}:{name}"),
+    "AWS::SSM::Parameter": ("Name", "arn:{partition}:ssm:{region}:{account}:parameter/{name}"),
+    "AWS::Lambda::Function": (
+        "FunctionName",
+        "arn:{partition}:lambda:{region}:{account}:function:{name}",
+    ),
+    "AWS::Logs::LogGroup": (
+        "LogGroupName",
+        "arn:{partition}:logs:{region}:{account}:log-group:{name}",
+    ),
+    "AWS::SecretsManager::Secret": (
+        "Name",
+        "arn:{partition}:secretsmanager:{region}:{account}:secret:{name}-??????",
+    ),
+}
+#: Properties that name the role a resource passes to its service (iam:PassRole's resource).
+_PASSED_ROLES = ("Role", "RoleArn", "ExecutionRoleArn", "ServiceRoleArn", "ServiceRole")
+
+
+class StackRoleDenied(ProvisionError):
+    """The stack's role may not perform an action the resource's handler needs."""
+
+
+def _format(resource_type: str, ctx: ResourceContext, name: str, props: Mapping[str, Any]) -> str:
+    template = _ARNS[resource_type][1]
+    return template.format(
+        partition=ctx.partition,
+        region=ctx.region,
+        account=ctx.account_id,
+        path=str(props.get("Path") or "/"),
+        name=name.lstrip("/") if resource_type == "AWS::SSM::Parameter" else name,
+    )
+
+
+def resource_arn(
+    ctx: ResourceContext, props: Mapping[str, Any], current: Provisioned | None
+) -> str:
+    """The resource's ARN as IAM names it: the created resource's own (its `Arn` attribute or
+    an ARN physical id), else the one its name (given, or generated) gives it; "*" if none."""
+    if current is not None:
+        try:
+            arn = current.get_att("Arn")
+        except Exception:  # moto models raise their own errors for attributes they lack
+            arn = None
+        if isinstance(arn, str) and arn.startswith("arn:"):
+            return arn
+        if current.physical_id.startswith("arn:"):
+            return current.physical_id
+    known = _ARNS.get(ctx.resource_type)
+    if known is None:
+        return "*"
+    name = props.get(known[0])
+    if current is not None and not name:
+        name = current.physical_id.rstrip("/").rsplit("/", 1)[-1]
+        if ctx.resource_type == "AWS::SSM::Parameter":
+            name = current.physical_id
+    if not name:
+        name = f"{ctx.stack_name}-{ctx.logical_id}-*"
+    return _format(ctx.resource_type, ctx, str(name), props)
+
+
+def _tags(props: Mapping[str, Any], ctx: ResourceContext) -> dict[str, str]:
+    tags = {k: v for k, v in ctx.stack_tags.items() if not k.startswith("aws:")}
+    own = props.get("Tags")
+    if isinstance(own, dict):
+        tags.update({str(k): str(v) for k, v in own.items()})
+    elif isinstance(own, list):
+        tags.update({str(t.get("Key")): str(t.get("Value")) for t in own if isinstance(t, dict)})
+    return tags
+
+
+def _context(
+    operation: str, props: Mapping[str, Any], ctx: ResourceContext
+) -> dict[str, str | tuple[str, ...]]:
+    context: dict[str, str | tuple[str, ...]] = {
+        "aws:CalledVia": ("cloudformation.amazonaws.com",),
+        "aws:CalledViaFirst": "cloudformation.amazonaws.com",
+        "aws:RequestedRegion": ctx.region,
+    }
+    tags = _tags(props, ctx)
+    prefix = "aws:ResourceTag/" if operation == "delete" else "aws:RequestTag/"
+    context.update({f"{prefix}{k}": v for k, v in tags.items()})
+    if tags and operation != "delete":
+        context["aws:TagKeys"] = tuple(tags)
+    return context
+
+
+def accesses(
+    operation: str, ctx: ResourceContext, props: Mapping[str, Any], current: Provisioned | None
+) -> list[access.Access]:
+    """What the stack's role must be allowed for one resource operation (none without a
+    role, or while nothing judges them: enforcement off costs nothing)."""
+    if ctx.role_arn is None or not access.judging():
+        return []
+    principal = access.role_session_arn(ctx.role_arn)
+    purpose = f"{operation} of {ctx.logical_id} ({ctx.resource_type}) in stack {ctx.stack_name}"
+    if ctx.resource_type.startswith("Custom::") or ctx.resource_type == (
+        "AWS::CloudFormation::CustomResource"
+    ):
+        token = str(props.get("ServiceToken", ""))
+        action = "sns:Publish" if token.split(":")[2:3] == ["sns"] else "lambda:InvokeFunction"
+        owner = token.split(":")[4] if token.count(":") >= 5 else ctx.account_id
+        return [access.Access(principal, action, token or "*", owner, purpose)]
+    arn = resource_arn(ctx, props, current)
+    service = arn.split(":")[2] if arn.startswith("arn:") else ""
+    context = _context(operation, props, ctx)
+    found: dict[tuple[str, str], access.Access] = {}
+    for action in schema.handler_permissions(ctx.resource_type, operation):
+        known, scoped = schema.iam_action(action)
+        if not known:
+            continue
+        resource = arn if scoped and action.split(":")[0] == service else "*"
+        if action == "iam:PassRole":
+            passed = next(
+                (str(props[k]) for k in _PASSED_ROLES if str(props.get(k, "")).startswith("arn:")),
+                None,
+            )
+            if passed is None:
+                continue  # the resource passes no role: the handler makes no PassRole call
+            resource = passed
+        found.setdefault(
+            (action, resource),
+            access.Access(principal, action, resource, ctx.account_id, purpose, context),
+        )
+    return list(found.values())
+
+
+def authorize(
+    operation: str, ctx: ResourceContext, props: Mapping[str, Any], current: Provisioned | None
+) -> None:
+    """Raise StackRoleDenied, with AWS's message for the event, if the stack's role may not
+    perform `operation` on the resource."""
+    try:
+        access.authorize(*accesses(operation, ctx, props, current))
+    except access.AccessDenied as denied:
+        service = ctx.resource_type.split("::")[1] if "::" in ctx.resource_type else "Lambda"
+        raise StackRoleDenied(
+            f'Resource handler returned message: "{denied} (Service: {service}, Status Code: '
+            f'403)" (HandlerErrorCode: AccessDenied)'
+        ) from denied
+
+
+class AsStackRole(Provisioner):
+    """A provisioner whose operations are authorized for the stack's role before they run."""
+
+    def __init__(self, inner: Provisioner) -> None:
+        self.inner = inner
+
+    def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
+        authorize("create", ctx, props, None)
+        return self.inner.create(ctx, props)
+
+    def update(
+        self,
+        ctx: ResourceContext,
+        current: Provisioned,
+        old_props: dict[str, Any],
+        new_props: dict[str, Any],
+    ) -> Provisioned:
+        authorize("update", ctx, new_props, current)
+        return self.inner.update(ctx, current, old_props, new_props)
+
+    def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
+        authorize("delete", ctx, props, current)
+        self.inner.delete(ctx, current, props)

@@ -236,3 +236,54 @@ def test_a_custom_resource_needs_invoke_on_its_service_token(
     )
     assert enforcing.wait_for_stack(stack)["StackStatus"] == "ROLLBACK_COMPLETE"
     assert f"lambda:InvokeFunction on resource: {provider_arn}" in _failure(enforcing, stack)
+
+
+def test_permissions_a_handler_uses_only_for_a_property_are_not_asked_without_it(
+    enforcing: LocalAwsHandle,
+) -> None:
+    """AWS::IAM::Role's create handler declares iam:AttachRolePolicy but calls it only for
+    ManagedPolicyArns: a role without them is created by a stack role that lacks it, and one
+    with them is not."""
+    cfn = enforcing.client("cloudformation")
+    stack_role = _stack_role(
+        enforcing,
+        {
+            "Effect": "Allow",
+            "Action": [
+                "iam:CreateRole",
+                "iam:GetRole",
+                "iam:TagRole",
+                "iam:UntagRole",
+                "iam:PutRolePolicy",
+                "iam:GetRolePolicy",
+            ],
+            "Resource": "*",
+        },
+    )
+
+    def role(managed: list[str]) -> str:
+        properties: dict[str, Any] = {
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []}
+        }
+        if managed:
+            properties["ManagedPolicyArns"] = managed
+        return json.dumps(
+            {"Resources": {"Role": {"Type": "AWS::IAM::Role", "Properties": properties}}}
+        )
+
+    plain = unique("plain-role")
+    cfn.create_stack(
+        StackName=plain, TemplateBody=role([]), RoleARN=stack_role, Capabilities=["CAPABILITY_IAM"]
+    )
+    assert enforcing.wait_for_stack(plain)["StackStatus"] == "CREATE_COMPLETE"
+    managed = unique("managed-role")
+    cfn.create_stack(
+        StackName=managed,
+        TemplateBody=role(["arn:aws:iam::aws:policy/ReadOnlyAccess"]),
+        RoleARN=stack_role,
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    assert enforcing.wait_for_stack(managed)["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert "iam:AttachRolePolicy on resource: arn:aws:iam::123456789012:role/" in _failure(
+        enforcing, managed
+    )

@@ -51,8 +51,125 @@ _ARNS: Mapping[str, tuple[str, str]] = {
         "arn:{partition}:secretsmanager:{region}:{account}:secret:{name}-??????",
     ),
 }
+#: Handler permissions called only when the resource has one of the named properties (what
+#: the open-source handlers of these types do): a role with no ManagedPolicyArns is created
+#: without iam:AttachRolePolicy, as AWS creates it. Per type: action -> properties.
+_ONLY_WITH: Mapping[str, Mapping[str, tuple[str, ...]]] = {
+    "AWS::IAM::Role": {
+        "iam:AttachRolePolicy": ("ManagedPolicyArns",),
+        "iam:DetachRolePolicy": ("ManagedPolicyArns",),
+        "iam:PutRolePermissionsBoundary": ("PermissionsBoundary",),
+        "iam:DeleteRolePermissionsBoundary": ("PermissionsBoundary",),
+    },
+    "AWS::IAM::Policy": {
+        action: (("Groups",) if "Group" in action else ("Users",))
+        for action in (
+            "iam:DeleteGroupPolicy",
+            "iam:GetGroupPolicy",
+            "iam:PutGroupPolicy",
+            "iam:DeleteUserPolicy",
+            "iam:GetUserPolicy",
+            "iam:PutUserPolicy",
+        )
+    },
+    "AWS::Logs::LogGroup": {
+        "logs:AssociateKmsKey": ("KmsKeyId",),
+        "logs:DisassociateKmsKey": ("KmsKeyId",),
+        "logs:PutDataProtectionPolicy": ("DataProtectionPolicy",),
+        "logs:DeleteDataProtectionPolicy": ("DataProtectionPolicy",),
+        "logs:PutIndexPolicy": ("FieldIndexPolicies",),
+        "logs:DeleteIndexPolicy": ("FieldIndexPolicies",),
+        "logs:PutResourcePolicy": ("ResourcePolicyDocument",),
+        "logs:DeleteResourcePolicy": ("ResourcePolicyDocument",),
+        "logs:PutBearerTokenAuthentication": ("BearerTokenAuthenticationEnabled",),
+        "logs:PutLogGroupDeletionProtection": ("DeletionProtectionEnabled",),
+    },
+    "AWS::EC2::VPC": {
+        "ec2:CreateVpcEncryptionControl": ("VpcEncryptionControl",),
+        "ec2:ModifyVpcTenancy": ("InstanceTenancy",),
+    },
+    "AWS::EC2::EIP": {"ec2:AcceptAddressTransfer": ("TransferAddress",)},
+    "AWS::EC2::Subnet": {
+        action: ("Ipv6CidrBlock", "Ipv6CidrBlocks", "Ipv6IpamPoolId", "Ipv6Native")
+        for action in ("ec2:AssociateSubnetCidrBlock", "ec2:DisassociateSubnetCidrBlock")
+    },
+    "AWS::EC2::VPCGatewayAttachment": {
+        "ec2:AttachVpnGateway": ("VpnGatewayId",),
+        "ec2:DetachVpnGateway": ("VpnGatewayId",),
+    },
+    "AWS::EC2::Instance": {
+        "ec2:AttachVolume": ("Volumes",),
+        "ec2:DetachVolume": ("Volumes",),
+        "ec2:ModifyInstanceCreditSpecification": ("CreditSpecification",),
+        "ec2:ModifyInstanceMaintenanceOptions": ("MaintenanceOptions",),
+        "ec2:ModifyInstancePlacement": ("Affinity", "HostId", "Tenancy"),
+        "ec2:ModifyPrivateDnsNameOptions": ("PrivateDnsNameOptions",),
+        "ssm:CreateAssociation": ("SsmAssociations",),
+        "ssm:DeleteAssociation": ("SsmAssociations",),
+        "ssm:DescribeAssociation": ("SsmAssociations",),
+        "ssm:ListAssociations": ("SsmAssociations",),
+    },
+    "AWS::CloudFormation::Stack": {
+        "cloudformation:UpdateTerminationProtection": ("EnableTerminationProtection",),
+    },
+    "AWS::S3::Bucket": {
+        "s3:PutReplicationConfiguration": ("ReplicationConfiguration",),
+        "s3:PutBucketWebsite": ("WebsiteConfiguration",),
+        "s3:DeleteBucketWebsite": ("WebsiteConfiguration",),
+        "s3:PutAnalyticsConfiguration": ("AnalyticsConfigurations",),
+        "s3:PutMetricsConfiguration": ("MetricsConfigurations",),
+        "s3:PutAccelerateConfiguration": ("AccelerateConfiguration",),
+        "s3:PutBucketAcl": ("AccessControl",),
+        "s3:PutObjectAcl": ("AccessControl",),
+        "s3:PutBucketAbac": ("AbacStatus",),
+        "s3:PutBucketLogging": ("LoggingConfiguration",),
+        "s3:PutBucketNotification": ("NotificationConfiguration",),
+        "s3:PutBucketObjectLockConfiguration": ("ObjectLockConfiguration", "ObjectLockEnabled"),
+        "s3:PutBucketVersioning": ("VersioningConfiguration",),
+        "s3:PutIntelligentTieringConfiguration": ("IntelligentTieringConfigurations",),
+        "s3:PutInventoryConfiguration": ("InventoryConfigurations",),
+        **{
+            action: ("MetadataConfiguration", "MetadataTableConfiguration")
+            for action in (
+                "s3:CreateBucketMetadataTableConfiguration",
+                "s3:DeleteBucketMetadataTableConfiguration",
+                "s3:UpdateBucketMetadataAnnotationTableConfiguration",
+                "s3:UpdateBucketMetadataInventoryTableConfiguration",
+                "s3:UpdateBucketMetadataJournalTableConfiguration",
+                "s3tables:CreateNamespace",
+                "s3tables:CreateTable",
+                "s3tables:CreateTableBucket",
+                "s3tables:GetTable",
+                "s3tables:GetTableMetadataLocation",
+                "s3tables:PutTableBucketPolicy",
+                "s3tables:PutTableEncryption",
+                "s3tables:PutTablePolicy",
+                "s3tables:UpdateTableMetadataLocation",
+            )
+        },
+    },
+    "AWS::SecretsManager::Secret": {
+        "secretsmanager:GetRandomPassword": ("GenerateSecretString",),
+        "secretsmanager:ReplicateSecretToRegions": ("ReplicaRegions",),
+        "secretsmanager:RemoveRegionsFromReplication": ("ReplicaRegions",),
+    },
+}
+#: A flow log's delivery permissions, used only for delivery to S3 or Firehose (a flow log to
+#: CloudWatch Logs delivers with its own DeliverLogsPermissionArn role).
+_FLOW_LOG_DELIVERY = frozenset(
+    {
+        "logs:CreateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "s3:GetBucketPolicy",
+        "s3:PutBucketPolicy",
+        "iam:CreateServiceLinkedRole",
+    }
+)
+#: A log group's delivery permissions: only a DELIVERY-class group hands its events to
+#: Firehose or S3.
+_LOG_GROUP_DELIVERY = frozenset({"firehose:TagDeliveryStream", "logs:CreateLogDelivery"})
 #: Properties that name the role a resource passes to its service (iam:PassRole's resource).
-_PASSED_ROLES = ("Role", "RoleArn", "ExecutionRoleArn", "ServiceRoleArn", "ServiceRole")
+_PASSED_ROLES = ("Role", "RoleArn", "RoleARN", "ExecutionRoleArn", "ServiceRoleArn", "ServiceRole")
 
 
 class StackRoleDenied(ProvisionError):
@@ -124,10 +241,15 @@ def _context(
 
 
 def accesses(
-    operation: str, ctx: ResourceContext, props: Mapping[str, Any], current: Provisioned | None
+    operation: str,
+    ctx: ResourceContext,
+    props: Mapping[str, Any],
+    current: Provisioned | None,
+    previous: Mapping[str, Any] | None = None,
 ) -> list[access.Access]:
     """What the stack's role must be allowed for one resource operation (none without a
-    role, or while nothing judges them: enforcement off costs nothing)."""
+    role, or while nothing judges them: enforcement off costs nothing). `previous`: an
+    update's old properties (removing ManagedPolicyArns still detaches them)."""
     if ctx.role_arn is None or not access.judging():
         return []
     principal = access.role_session_arn(ctx.role_arn)
@@ -145,7 +267,19 @@ def accesses(
     found: dict[tuple[str, str], access.Access] = {}
     for action in schema.handler_permissions(ctx.resource_type, operation):
         known, scoped = schema.iam_action(action)
-        if not known:
+        needs = _ONLY_WITH.get(ctx.resource_type, {}).get(action)
+        had = previous or {}
+        if not known or (needs and not any(props.get(p) or had.get(p) for p in needs)):
+            continue
+        if (
+            ctx.resource_type == "AWS::EC2::FlowLog"
+            and action in _FLOW_LOG_DELIVERY
+            and props.get("LogDestinationType", "cloud-watch-logs") == "cloud-watch-logs"
+        ) or (
+            ctx.resource_type == "AWS::Logs::LogGroup"
+            and action in _LOG_GROUP_DELIVERY
+            and props.get("LogGroupClass") != "DELIVERY"
+        ):
             continue
         resource = arn if scoped and action.split(":")[0] == service else "*"
         if action == "iam:PassRole":
@@ -164,12 +298,16 @@ def accesses(
 
 
 def authorize(
-    operation: str, ctx: ResourceContext, props: Mapping[str, Any], current: Provisioned | None
+    operation: str,
+    ctx: ResourceContext,
+    props: Mapping[str, Any],
+    current: Provisioned | None,
+    previous: Mapping[str, Any] | None = None,
 ) -> None:
     """Raise StackRoleDenied, with AWS's message for the event, if the stack's role may not
     perform `operation` on the resource."""
     try:
-        access.authorize(*accesses(operation, ctx, props, current))
+        access.authorize(*accesses(operation, ctx, props, current, previous))
     except access.AccessDenied as denied:
         service = ctx.resource_type.split("::")[1] if "::" in ctx.resource_type else "Lambda"
         raise StackRoleDenied(
@@ -195,7 +333,7 @@ class AsStackRole(Provisioner):
         old_props: dict[str, Any],
         new_props: dict[str, Any],
     ) -> Provisioned:
-        authorize("update", ctx, new_props, current)
+        authorize("update", ctx, new_props, current, old_props)
         return self.inner.update(ctx, current, old_props, new_props)
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:

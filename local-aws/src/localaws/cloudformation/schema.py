@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -72,6 +73,25 @@ def iam_action(action: str) -> tuple[bool, bool]:
     if entry is None:
         return False, False
     return True, bool(entry.get("Resources"))
+
+
+@cache
+def _arn_patterns(action: str) -> tuple[re.Pattern[str], ...]:
+    service, _, name = action.partition(":")
+    spec = _iam_reference().get(service, {})
+    kinds = (spec.get("Actions", {}).get(name.lower()) or {}).get("Resources", ())
+    patterns = []
+    for kind in kinds:
+        for arn in (spec.get("Resources", {}).get(kind) or {}).get("ARNFormats", ()):
+            pattern = re.sub(r"\$\{(Partition|Region|Account)\}", "[^:]*", arn)
+            patterns.append(re.compile(pattern + "$"))
+    return tuple(patterns)
+
+
+def scopes_to(action: str, arn: str) -> bool:
+    """Whether IAM scopes `action` to resources of `arn`'s kind (s3:CreateBucket to a bucket
+    ARN, but not s3:DeleteObject, whose resources are objects)."""
+    return any(pattern.match(arn) for pattern in _arn_patterns(action))
 
 
 def is_taggable(resource_type: str) -> bool:

@@ -27,6 +27,8 @@ from .provisioners.base import Provisioned, Provisioner, ProvisionError, Resourc
 #: pattern CloudFormation's generated names follow.
 _ARNS: Mapping[str, tuple[str, str]] = {
     "AWS::S3::Bucket": ("BucketName", "arn:{partition}:s3:::{name}"),
+    # A bucket policy's resource is its bucket.
+    "AWS::S3::BucketPolicy": ("Bucket", "arn:{partition}:s3:::{name}"),
     "AWS::IAM::Role": ("RoleName", "arn:{partition}:iam::{account}:role{path}{name}"),
     "AWS::IAM::ManagedPolicy": (
         "ManagedPolicyName",
@@ -51,6 +53,22 @@ _ARNS: Mapping[str, tuple[str, str]] = {
         "arn:{partition}:secretsmanager:{region}:{account}:secret:{name}-??????",
     ),
 }
+#: EC2 resources' ARNs: `<kind>/<id>`, the id being the physical id (`*` before creation).
+_EC2_KINDS: Mapping[str, str] = {
+    "AWS::EC2::Instance": "instance",
+    "AWS::EC2::VPC": "vpc",
+    "AWS::EC2::Subnet": "subnet",
+    "AWS::EC2::SecurityGroup": "security-group",
+    "AWS::EC2::InternetGateway": "internet-gateway",
+    "AWS::EC2::RouteTable": "route-table",
+    "AWS::EC2::FlowLog": "vpc-flow-log",
+    "AWS::EC2::NatGateway": "natgateway",
+    "AWS::EC2::LaunchTemplate": "launch-template",
+    "AWS::EC2::KeyPair": "key-pair",
+}
+#: Actions that make the resource: the tags are the request's; every other action of a create
+#: acts on the made resource, which carries them (aws:ResourceTag).
+_MAKING = ("Create", "Run", "Allocate", "Put", "Import")
 #: Handler permissions called only when the resource has one of the named properties (what
 #: the open-source handlers of these types do): a role with no ManagedPolicyArns is created
 #: without iam:AttachRolePolicy, as AWS creates it. Per type: action -> properties.
@@ -154,6 +172,10 @@ _ONLY_WITH: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "secretsmanager:RemoveRegionsFromReplication": ("ReplicaRegions",),
     },
 }
+#: Declared permissions the handler never uses: AWS::S3::Bucket's delete deletes only empty
+#: buckets ("You can only delete empty buckets", AWS::S3::Bucket in the CloudFormation User
+#: Guide), so it deletes no objects.
+_NEVER_CALLED: Mapping[str, frozenset[str]] = {"AWS::S3::Bucket": frozenset({"s3:DeleteObject"})}
 #: A flow log's delivery permissions, used only for delivery to S3 or Firehose (a flow log to
 #: CloudWatch Logs delivers with its own DeliverLogsPermissionArn role).
 _FLOW_LOG_DELIVERY = frozenset(
@@ -201,6 +223,10 @@ def resource_arn(
             return arn
         if current.physical_id.startswith("arn:"):
             return current.physical_id
+    kind = _EC2_KINDS.get(ctx.resource_type)
+    if kind is not None:
+        ident = current.physical_id if current is not None else "*"
+        return f"arn:{ctx.partition}:ec2:{ctx.region}:{ctx.account_id}:{kind}/{ident}"
     known = _ARNS.get(ctx.resource_type)
     if known is None:
         return "*"
@@ -225,18 +251,24 @@ def _tags(props: Mapping[str, Any], ctx: ResourceContext) -> dict[str, str]:
 
 
 def _context(
-    operation: str, props: Mapping[str, Any], ctx: ResourceContext
+    operation: str, action: str, props: Mapping[str, Any], ctx: ResourceContext
 ) -> dict[str, str | tuple[str, ...]]:
+    """The request context: a create's making call carries the tags as request tags, its
+    other calls act on the made (tagged) resource; an update does both; a delete acts on
+    the tagged resource."""
     context: dict[str, str | tuple[str, ...]] = {
         "aws:CalledVia": ("cloudformation.amazonaws.com",),
         "aws:CalledViaFirst": "cloudformation.amazonaws.com",
         "aws:RequestedRegion": ctx.region,
     }
     tags = _tags(props, ctx)
-    prefix = "aws:ResourceTag/" if operation == "delete" else "aws:RequestTag/"
-    context.update({f"{prefix}{k}": v for k, v in tags.items()})
-    if tags and operation != "delete":
-        context["aws:TagKeys"] = tuple(tags)
+    making = action.split(":", 1)[1].startswith(_MAKING)
+    if operation == "update" or (operation == "create" and making):
+        context.update({f"aws:RequestTag/{k}": v for k, v in tags.items()})
+        if tags:
+            context["aws:TagKeys"] = tuple(tags)
+    if operation != "create" or not making:
+        context.update({f"aws:ResourceTag/{k}": v for k, v in tags.items()})
     return context
 
 
@@ -262,13 +294,13 @@ def accesses(
         owner = token.split(":")[4] if token.count(":") >= 5 else ctx.account_id
         return [access.Access(principal, action, token or "*", owner, purpose)]
     arn = resource_arn(ctx, props, current)
-    service = arn.split(":")[2] if arn.startswith("arn:") else ""
-    context = _context(operation, props, ctx)
     found: dict[tuple[str, str], access.Access] = {}
     for action in schema.handler_permissions(ctx.resource_type, operation):
         known, scoped = schema.iam_action(action)
         needs = _ONLY_WITH.get(ctx.resource_type, {}).get(action)
         had = previous or {}
+        if action in _NEVER_CALLED.get(ctx.resource_type, ()):
+            continue
         if not known or (needs and not any(props.get(p) or had.get(p) for p in needs)):
             continue
         if (
@@ -281,7 +313,7 @@ def accesses(
             and props.get("LogGroupClass") != "DELIVERY"
         ):
             continue
-        resource = arn if scoped and action.split(":")[0] == service else "*"
+        resource = arn if scoped and schema.scopes_to(action, arn) else "*"
         if action == "iam:PassRole":
             passed = next(
                 (str(props[k]) for k in _PASSED_ROLES if str(props.get(k, "")).startswith("arn:")),
@@ -292,7 +324,14 @@ def accesses(
             resource = passed
         found.setdefault(
             (action, resource),
-            access.Access(principal, action, resource, ctx.account_id, purpose, context),
+            access.Access(
+                principal,
+                action,
+                resource,
+                ctx.account_id,
+                purpose,
+                _context(operation, action, props, ctx),
+            ),
         )
     return list(found.values())
 

@@ -438,7 +438,7 @@ def _principal(principal_arn: str, partition: str) -> Caller | None:
 def _resource_policy(request: access.Access, partition: str) -> Policy | None:
     """The policy of the resource an access reaches: a bucket's, for S3 (the one kind of
     resource the local AWS reads on a principal's behalf in another account)."""
-    if not request.action.startswith("s3:"):
+    if not request.action.startswith("s3:") or not request.resource_arn.startswith("arn:"):
         return None
     from moto.s3.models import s3_backends
 

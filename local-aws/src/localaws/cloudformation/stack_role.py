@@ -7,7 +7,9 @@ handler uses are published in the type's resource provider schema
 (`handlers.<create|update|delete>.permissions`, shipped with cfn-lint); before the local
 engine runs an operation, every one of them is handed to `localaws.access` as one batch, with
 the resource's ARN for the actions that IAM scopes to that kind of resource ("*" for the rest)
-and the request's tags. Custom resources need `lambda:InvokeFunction` on their service token.
+and the request's tags. A declared permission the handler calls only for a property the
+resource does not have (iam:AttachRolePolicy without ManagedPolicyArns) is not asked, as AWS
+does not ask it. Custom resources need `lambda:InvokeFunction` on their service token.
 A stack with no role is run by its caller's credentials, which the local AWS does not keep
 with the stack: such operations are not checked here.
 """
@@ -272,6 +274,44 @@ def _context(
     return context
 
 
+def _called(
+    action: str, ctx: ResourceContext, props: Mapping[str, Any], previous: Mapping[str, Any]
+) -> bool:
+    """Whether the handler calls `action` for a resource with these properties (or, in an
+    update, the previous ones)."""
+    kind = ctx.resource_type
+    if action in _NEVER_CALLED.get(kind, ()):
+        return False
+    needs = _ONLY_WITH.get(kind, {}).get(action)
+    if needs and not any(props.get(p) or previous.get(p) for p in needs):
+        return False
+    if kind == "AWS::EC2::FlowLog" and action in _FLOW_LOG_DELIVERY:
+        return str(props.get("LogDestinationType", "cloud-watch-logs")) != "cloud-watch-logs"
+    if kind == "AWS::Logs::LogGroup" and action in _LOG_GROUP_DELIVERY:
+        return str(props.get("LogGroupClass")) == "DELIVERY"
+    return True
+
+
+def _passed_role(ctx: ResourceContext, props: Mapping[str, Any]) -> str | None:
+    """The role a resource hands its service (iam:PassRole's resource): a role ARN property,
+    or an instance's profile's role; None if it passes none."""
+    for key in _PASSED_ROLES:
+        value = str(props.get(key, ""))
+        if value.startswith("arn:"):
+            return value
+    profile = props.get("IamInstanceProfile")
+    if not profile:
+        return None
+    from moto.iam.models import iam_backends
+
+    iam = iam_backends[ctx.account_id][ctx.partition]
+    name = str(profile).rsplit("/", 1)[-1]
+    found = next((p for p in iam.instance_profiles.values() if p.name == name), None)
+    if found is None or not found.roles:
+        return None
+    return str(found.roles[0].arn)
+
+
 def accesses(
     operation: str,
     ctx: ResourceContext,
@@ -297,28 +337,11 @@ def accesses(
     found: dict[tuple[str, str], access.Access] = {}
     for action in schema.handler_permissions(ctx.resource_type, operation):
         known, scoped = schema.iam_action(action)
-        needs = _ONLY_WITH.get(ctx.resource_type, {}).get(action)
-        had = previous or {}
-        if action in _NEVER_CALLED.get(ctx.resource_type, ()):
-            continue
-        if not known or (needs and not any(props.get(p) or had.get(p) for p in needs)):
-            continue
-        if (
-            ctx.resource_type == "AWS::EC2::FlowLog"
-            and action in _FLOW_LOG_DELIVERY
-            and props.get("LogDestinationType", "cloud-watch-logs") == "cloud-watch-logs"
-        ) or (
-            ctx.resource_type == "AWS::Logs::LogGroup"
-            and action in _LOG_GROUP_DELIVERY
-            and props.get("LogGroupClass") != "DELIVERY"
-        ):
+        if not known or not _called(action, ctx, props, previous or {}):
             continue
         resource = arn if scoped and schema.scopes_to(action, arn) else "*"
         if action == "iam:PassRole":
-            passed = next(
-                (str(props[k]) for k in _PASSED_ROLES if str(props.get(k, "")).startswith("arn:")),
-                None,
-            )
+            passed = _passed_role(ctx, props)
             if passed is None:
                 continue  # the resource passes no role: the handler makes no PassRole call
             resource = passed

@@ -193,7 +193,20 @@ _FLOW_LOG_DELIVERY = frozenset(
 #: Firehose or S3.
 _LOG_GROUP_DELIVERY = frozenset({"firehose:TagDeliveryStream", "logs:CreateLogDelivery"})
 #: Properties that name the role a resource passes to its service (iam:PassRole's resource).
-_PASSED_ROLES = ("Role", "RoleArn", "RoleARN", "ExecutionRoleArn", "ServiceRoleArn", "ServiceRole")
+_PASSED_ROLES = (
+    "Role",
+    "RoleArn",
+    "RoleARN",
+    "DeliverLogsPermissionArn",
+    "ExecutionRoleArn",
+    "ServiceRoleArn",
+    "ServiceRole",
+)
+
+
+#: The service a type's resource passes its role to (iam:PassedToService), where it is not
+#: `<service>.amazonaws.com` of the type's own service.
+_PASSED_TO: Mapping[str, str] = {"AWS::EC2::FlowLog": "vpc-flow-logs.amazonaws.com"}
 
 
 class StackRoleDenied(ProvisionError):
@@ -340,11 +353,16 @@ def accesses(
         if not known or not _called(action, ctx, props, previous or {}):
             continue
         resource = arn if scoped and schema.scopes_to(action, arn) else "*"
+        context = _context(operation, action, props, ctx)
         if action == "iam:PassRole":
             passed = _passed_role(ctx, props)
             if passed is None:
                 continue  # the resource passes no role: the handler makes no PassRole call
             resource = passed
+            service = ctx.resource_type.split("::")[1].lower()
+            context["iam:PassedToService"] = _PASSED_TO.get(
+                ctx.resource_type, f"{service}.amazonaws.com"
+            )
         found.setdefault(
             (action, resource),
             access.Access(
@@ -353,7 +371,7 @@ def accesses(
                 resource,
                 ctx.account_id,
                 purpose,
-                _context(operation, action, props, ctx),
+                context,
             ),
         )
     return list(found.values())

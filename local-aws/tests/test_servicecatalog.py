@@ -13,7 +13,7 @@ import re
 import socket
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -673,27 +673,37 @@ def test_launches_and_updates_are_made_from_service_catalogs_tagged_copy(
 def test_a_launch_role_that_may_not_read_the_copy_cannot_launch(
     aws: Callable[..., Any], catalog: Catalog
 ) -> None:
-    """The read goes through the local AWS's authorization hook: a refusal fails the launch
-    with S3's AccessDenied and creates no stack."""
+    """The read goes through the local AWS's authorization hook: a refusal fails the launch's
+    record with S3's AccessDenied (the request itself was accepted) and creates no stack."""
 
-    def refuse(request: access.Access) -> str | None:
-        if request.action != "s3:GetObject":
-            return None
-        return (
-            f"User: {request.principal_arn} is not authorized to perform: s3:GetObject on "
-            f"resource: {request.resource_arn}"
-        )
+    def refuse(requests: Sequence[access.Access]) -> str | None:
+        for request in requests:
+            if request.action == "s3:GetObject":
+                return (
+                    f"User: {request.principal_arn} is not authorized to perform: s3:GetObject "
+                    f"on resource: {request.resource_arn}"
+                )
+        return None
 
     member = aws("servicecatalog", catalog.user_keys)
     access.set_authorizer(refuse)
     try:
-        code, message = error_of(lambda: provision(member, catalog))
+        record = provision(member, catalog)
     finally:
         access.set_authorizer(None)
-    assert code == "InvalidParametersException"
-    assert "Access Denied" in message
-    assert "assumed-role/SCLaunchRole/AWSCloudFormation is not authorized" in message
-    assert member.search_provisioned_products()["ProvisionedProducts"] == []
+    detail = settled(member, record["RecordId"])["RecordDetail"]
+    assert detail["Status"] == "FAILED"
+    (error,) = detail["RecordErrors"]
+    assert error["Code"] == "AccessDenied"
+    assert "Access Denied" in error["Description"]
+    assert "assumed-role/SCLaunchRole/AWSCloudFormation is not authorized" in error["Description"]
+    pp_id = record["ProvisionedProductId"]
+    assert (
+        member.describe_provisioned_product(Id=pp_id)["ProvisionedProductDetail"]["Status"]
+        == "ERROR"
+    )
+    with pytest.raises(ClientError):
+        aws("cloudformation").describe_stacks(StackName=f"SC-{ACCOUNT}-{pp_id}")
 
 
 def test_users_see_their_own_launches_unless_they_ask_for_the_account(

@@ -8,8 +8,9 @@ such requests by calling its backends directly, so each one is described here as
 
 - every access is kept in `ACCESSES`, newest last, and served at `/_localaws/accesses`, so a
   test can see who read what;
-- the authorizer installed with `set_authorizer` decides; it returns a denial message in AWS's
-  words, or None to allow. None is installed by default: until an IAM engine installs one,
+- the authorizer installed with `set_authorizer` decides, on every access of one operation at
+  once (one round trip to an engine); it returns the first denial message in AWS's words, or
+  None to allow. None is installed by default: until an IAM engine installs one,
   every access is allowed, as before.
 """
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +46,7 @@ class Access:
     resource_arn: str
     resource_account: str
     purpose: str
-    context: Mapping[str, str] = field(default_factory=dict)
+    context: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def principal_account(self) -> str:
@@ -58,7 +59,7 @@ class Access:
             "Resource": self.resource_arn,
             "ResourceAccount": self.resource_account,
             "Purpose": self.purpose,
-            "Context": dict(self.context),
+            "Context": {k: v if isinstance(v, str) else list(v) for k, v in self.context.items()},
         }
 
 
@@ -66,7 +67,7 @@ class AccessDenied(Exception):
     """The authorizer refused an access; the message is AWS's, naming principal and action."""
 
 
-Authorizer = Callable[[Access], str | None]
+Authorizer = Callable[[Sequence[Access]], str | None]
 
 _lock = threading.Lock()
 _authorizer: Authorizer | None = None
@@ -80,12 +81,18 @@ def set_authorizer(authorizer: Authorizer | None) -> None:
         _authorizer = authorizer
 
 
-def authorize(access: Access) -> None:
-    """Keep `access`, then raise AccessDenied if the installed authorizer refuses it."""
+def judging() -> bool:
+    """Whether an authorizer is installed (IAM enforcement is on)."""
+    return _authorizer is not None
+
+
+def authorize(*accesses: Access) -> None:
+    """Keep `accesses` (one operation's), then raise AccessDenied if the installed authorizer
+    refuses any of them."""
     with _lock:
-        ACCESSES.append(access)
+        ACCESSES.extend(accesses)
         judge = _authorizer
-    denial = judge(access) if judge is not None else None
+    denial = judge(accesses) if judge is not None and accesses else None
     if denial is not None:
         raise AccessDenied(denial)
 

@@ -19,6 +19,10 @@ class TemplateUrlError(ValueError):
     """The URL is not one CloudFormation can read, or nothing is stored there."""
 
 
+class TemplateAccessDenied(TemplateUrlError):
+    """The principal reading the template may not: S3 answered AccessDenied."""
+
+
 def split(url: str) -> tuple[str, str, str | None]:
     """Return (bucket, key, version id) for an S3 URL in any form AWS or the local AWS uses.
 
@@ -74,7 +78,7 @@ def read_as(
     try:
         authorize(access)
     except AccessDenied as denied:
-        raise TemplateUrlError(f"S3 error: Access Denied reading {url}: {denied}") from denied
+        raise TemplateAccessDenied(f"S3 error: Access Denied reading {url}: {denied}") from denied
     return bytes(obj.value).decode("utf-8")
 
 

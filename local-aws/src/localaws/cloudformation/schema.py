@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -38,6 +39,59 @@ def attributes(resource_type: str) -> frozenset[str]:
     if schema is None:
         return frozenset()
     return frozenset(schema.get_atts)
+
+
+@cache
+def handler_permissions(resource_type: str, operation: str) -> tuple[str, ...]:
+    """The permissions CloudFormation's `operation` handler (create, update, delete) of the
+    type declares it needs (`handlers.<operation>.permissions`); () for a type with none."""
+    schema = _schema(resource_type)
+    if schema is None:
+        return ()
+    handler = (schema.schema.get("handlers") or {}).get(operation) or {}
+    return tuple(handler.get("permissions", ()))
+
+
+@cache
+def _iam_reference() -> Any:
+    import json
+    from pathlib import Path
+
+    import cfnlint.data.AdditionalSpecs
+
+    return json.loads(
+        Path(cfnlint.data.AdditionalSpecs.__file__).with_name("Policies.json").read_text()
+    )
+
+
+def iam_action(action: str) -> tuple[bool, bool]:
+    """(whether IAM knows `action`, whether it can be scoped to a resource), from the IAM
+    reference data cfn-lint ships. Some schemas list API operations that are not IAM actions
+    (s3:DeleteBucketCors, authorized by s3:PutBucketCORS): IAM never asks for those."""
+    service, _, name = action.partition(":")
+    entry = _iam_reference().get(service, {}).get("Actions", {}).get(name.lower())
+    if entry is None:
+        return False, False
+    return True, bool(entry.get("Resources"))
+
+
+@cache
+def _arn_patterns(action: str) -> tuple[re.Pattern[str], ...]:
+    service, _, name = action.partition(":")
+    spec = _iam_reference().get(service, {})
+    kinds = (spec.get("Actions", {}).get(name.lower()) or {}).get("Resources", ())
+    patterns = []
+    for kind in kinds:
+        for arn in (spec.get("Resources", {}).get(kind) or {}).get("ARNFormats", ()):
+            pattern = re.sub(r"\$\{(Partition|Region|Account)\}", "[^:]*", arn)
+            patterns.append(re.compile(pattern + "$"))
+    return tuple(patterns)
+
+
+def scopes_to(action: str, arn: str) -> bool:
+    """Whether IAM scopes `action` to resources of `arn`'s kind (s3:CreateBucket to a bucket
+    ARN, but not s3:DeleteObject, whose resources are objects)."""
+    return any(pattern.match(arn) for pattern in _arn_patterns(action))
 
 
 def is_taggable(resource_type: str) -> bool:

@@ -15,7 +15,7 @@ Enforcement is off unless the server starts with `--enforce-iam`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -27,6 +27,7 @@ from moto.s3.exceptions import S3ClientError
 from moto.sts.models import sts_backends
 from moto.utilities.utils import get_partition
 
+from localaws import access
 from localaws.s3_policies import REQUEST_CONTEXT
 
 from .engine import Decision, EngineError, Policy, Request, get_engine
@@ -282,7 +283,7 @@ def _checks(caller: Caller, action: str, region: str, targets: list[Target]) -> 
             **REQUEST_CONTEXT,
             "aws:PrincipalArn": caller.principal_arn,
             "aws:PrincipalAccount": caller.account_id,
-            "aws:RequestedRegion": region,
+            **({"aws:RequestedRegion": region} if region else {}),
             **target.context,
         }
         if caller.user_name:
@@ -410,6 +411,70 @@ def _authorize_s3(
         raise S3AccessDenied(decision.message(request))
 
 
+def _principal(principal_arn: str, partition: str) -> Caller | None:
+    """The caller behind an ARN `localaws.access` records: an assumed-role session (its role's
+    policies) or an IAM user; None for the account's root, which is not checked."""
+    account = principal_arn.split(":")[4]
+    iam = iam_backends[account][partition]
+    kind, _, rest = principal_arn.split(":", 5)[5].partition("/")
+    if kind == "assumed-role":
+        role = iam.get_role(rest.split("/", 1)[0])
+        policies = [_inline(role.arn, name, doc) for name, doc in role.policies.items()]
+        policies += [_managed(p) for p in role.managed_policies.values()]
+        boundary = _boundary(iam, role.permissions_boundary_arn)
+        return Caller(principal_arn, role.arn, account, tuple(policies), boundary)
+    if kind == "user":
+        user = iam.get_user(rest.rsplit("/", 1)[-1])
+        policies = [_inline(user.arn, name, doc) for name, doc in user.policies.items()]
+        policies += [_managed(p) for p in user.managed_policies.values()]
+        for group in iam.get_groups_for_user(user.name):
+            policies += [_inline(group.arn, name, doc) for name, doc in group.policies.items()]
+            policies += [_managed(p) for p in group.managed_policies.values()]
+        boundary = _boundary(iam, getattr(user, "permissions_boundary_arn", None))
+        return Caller(user.arn, user.arn, account, tuple(policies), boundary, user.name)
+    return None
+
+
+def _resource_policy(request: access.Access, partition: str) -> Policy | None:
+    """The policy of the resource an access reaches: a bucket's, for S3 (the one kind of
+    resource the local AWS reads on a principal's behalf in another account)."""
+    if not request.action.startswith("s3:") or not request.resource_arn.startswith("arn:"):
+        return None
+    from moto.s3.models import s3_backends
+
+    bucket_name = request.resource_arn.split(":", 5)[5].split("/", 1)[0]
+    bucket = s3_backends[request.resource_account][partition].buckets.get(bucket_name)
+    return Policy("bucket policy", bucket.policy.decode()) if bucket and bucket.policy else None
+
+
+def judge_accesses(accesses: Sequence[access.Access]) -> str | None:
+    """The engine's decision on what the local AWS does for a principal (a launch role reading
+    Service Catalog's template copy, CloudFormation acting as a stack's role), all of one
+    operation in one round trip: the principal's identity policies and, for a resource in
+    another account, its resource policy too. AWS's message for the first denial, else None."""
+    requests: list[Request] = []
+    for one in accesses:
+        partition = one.principal_arn.split(":")[1]
+        try:
+            caller = _principal(one.principal_arn, partition)
+        except IAMNotFoundException:
+            return (
+                f"User: {one.principal_arn} is not authorized to perform: {one.action} "
+                f"on resource: {one.resource_arn}: its role or user no longer exists"
+            )
+        if caller is None:
+            continue
+        target = Target(
+            one.resource_arn,
+            one.resource_account,
+            _resource_policy(one, partition),
+            {k: v if isinstance(v, str) else list(v) for k, v in one.context.items()},
+        )
+        requests += _checks(caller, one.action, "", [target])
+    denied = _first_denial(requests) if requests else None
+    return None if denied is None else denied[1].message(denied[0])
+
+
 _ORIGINAL: dict[str, Callable[..., None]] = {}
 
 
@@ -425,6 +490,7 @@ def install() -> None:
         _ORIGINAL["s3"] = ActionAuthenticatorMixin._authenticate_and_authorize_s3_action
     ActionAuthenticatorMixin._authenticate_and_authorize_normal_action = _authorize_normal  # type: ignore[method-assign,assignment]
     ActionAuthenticatorMixin._authenticate_and_authorize_s3_action = _authorize_s3  # type: ignore[method-assign,assignment]
+    access.set_authorizer(judge_accesses)
 
 
 def uninstall() -> None:
@@ -432,3 +498,4 @@ def uninstall() -> None:
     if _ORIGINAL:
         ActionAuthenticatorMixin._authenticate_and_authorize_normal_action = _ORIGINAL["normal"]  # type: ignore[method-assign]
         ActionAuthenticatorMixin._authenticate_and_authorize_s3_action = _ORIGINAL["s3"]  # type: ignore[method-assign]
+    access.set_authorizer(None)

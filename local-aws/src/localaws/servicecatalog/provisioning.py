@@ -145,6 +145,12 @@ class Record:
             self.updated_time = utcnow()
         self.status = status
 
+    def fail(self, code: str, description: str) -> None:
+        """Finish this operation before it reached CloudFormation (its template unreadable)."""
+        self.errors = [{"Code": code, "Description": description}]
+        self.status = FAILED
+        self.updated_time = utcnow()
+
     def succeed_unchanged(self, stack: Any) -> None:
         """Finish an update that CloudFormation found had nothing to change."""
         self.stack_status = stack.status

@@ -23,6 +23,7 @@ from localaws.cloudformation.provisioners.base import (
     ResourceContext,
 )
 from localaws.cloudformation.provisioners.custom import as_strings
+from localaws.cloudformation.stack_role import AsStackRole
 from localaws.config import get_config
 from localaws.locking import unlocked
 
@@ -120,7 +121,7 @@ class EngineBase:
         provisioner = provisioner_for(record.resource_type)
         if provisioner is None:  # _check_types keeps this from happening
             raise ProvisionError(f"Unsupported resource type {record.resource_type}")
-        return provisioner
+        return AsStackRole(provisioner)
 
     def _context(
         self, stack: Stack, record: ResourceRecord, *, create_rollback: bool = False
@@ -143,6 +144,7 @@ class EngineBase:
             resource_type=record.resource_type,
             stack_tags=tags,
             create_rollback=create_rollback,
+            role_arn=stack.role_arn,
         )
 
     def scope(self, stack: Stack, plan: Plan) -> Scope:

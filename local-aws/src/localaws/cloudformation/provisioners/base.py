@@ -25,6 +25,8 @@ class ResourceContext:
     # True while a stack's failed Create is being rolled back: nested stacks then delete
     # resources whose DeletionPolicy is RetainExceptOnCreate, as the root stack does.
     create_rollback: bool = False
+    # The role CloudFormation acts as for this stack (a launch role, the stack's RoleARN).
+    role_arn: str | None = None
 
 
 @dataclass

@@ -200,6 +200,9 @@ class EndUserMixin(AdminMixin):
             )
             record = self._new_record(pp, PROVISION, artifact.id, values)
             body = self._stack_template(caller, pp, record, artifact)
+            if body is None:
+                self._start(pp, record)
+                return record
             try:
                 backend = cloudformation(self.account_id, self.region_name)
                 stack = backend.create_stack(
@@ -225,10 +228,12 @@ class EndUserMixin(AdminMixin):
         pp: ProvisionedProduct,
         record: Record,
         artifact: ProvisioningArtifact,
-    ) -> str:
+    ) -> str | None:
         """The template a record's stack operation uses, as AWS gets it to CloudFormation:
         copied into Service Catalog's bucket and read from there by the launch role (without a
-        launch constraint, by the end user), which needs `s3:GetObject` on the tagged copy."""
+        launch constraint, by the end user), which needs `s3:GetObject` on the tagged copy.
+        A denied read fails the record (None), with S3's AccessDenied among its errors: the
+        request was accepted, and CloudFormation's read is what fails."""
         partition = get_partition(self.region_name)
         url = put_copy(
             account_id=self.account_id,
@@ -247,6 +252,9 @@ class EndUserMixin(AdminMixin):
                 partition=partition,
                 stack=pp.stack_name,
             )
+        except s3urls.TemplateAccessDenied as denied:
+            record.fail("AccessDenied", str(denied))
+            return None
         except s3urls.TemplateUrlError as err:
             raise InvalidParametersException(str(err)) from err
 
@@ -295,7 +303,10 @@ class EndUserMixin(AdminMixin):
         pp.refresh()
 
     def _stack_of(self, pp: ProvisionedProduct) -> Any:
-        """The provisioned product's stack, or None if it was deleted behind our back."""
+        """The provisioned product's stack, or None if it was deleted behind our back (or
+        never made: its launch failed before CloudFormation)."""
+        if pp.stack_id is None:
+            return None
         try:
             return cloudformation(self.account_id, self.region_name).get_stack(pp.stack_id)
         except CloudFormationError:
@@ -364,6 +375,9 @@ class EndUserMixin(AdminMixin):
                 )
             record.events_before = len(stack.events)
             body = self._stack_template(caller, pp, record, artifact)
+            if body is None:
+                self._start(pp, record)
+                return record
             try:
                 backend = cloudformation(self.account_id, self.region_name)
                 backend.update_stack(

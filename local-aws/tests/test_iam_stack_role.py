@@ -1,0 +1,289 @@
+"""With enforcement on, what the local AWS does on a principal's behalf is authorized too:
+Service Catalog's launch role reads the template copy in Service Catalog's own bucket (another
+account: the role's policy and the bucket's must both allow)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from localaws.harness import LocalAwsHandle, unique
+
+PARAMETER = """
+Resources:
+  Setting:
+    Type: AWS::SSM::Parameter
+    Properties:
+      Name: {name}
+      Type: String
+      Value: launched
+"""
+
+#: The statement AWS's launch-constraint guide requires of every launch role.
+TEMPLATE_COPIES = {
+    "Sid": "ServiceCatalogTemplateCopies",
+    "Effect": "Allow",
+    "Action": "s3:GetObject",
+    "Resource": "*",
+    "Condition": {"StringEquals": {"s3:ExistingObjectTag/servicecatalog:provisioning": "true"}},
+}
+
+
+@pytest.fixture(scope="module")
+def enforcing(local_aws: LocalAwsHandle) -> Iterator[LocalAwsHandle]:
+    before = local_aws.control("iam-enforcement")["enforce"]
+    local_aws.control("iam-enforcement", {"enforce": True})
+    try:
+        yield local_aws
+    finally:
+        local_aws.control("iam-enforcement", {"enforce": before})
+
+
+def _launch_role(aws: LocalAwsHandle, *statements: dict[str, Any]) -> str:
+    name = unique("launch")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "servicecatalog.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    iam = aws.client("iam")
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(
+        RoleName=name,
+        PolicyName="launch",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": list(statements)}),
+    )
+    return name
+
+
+def _product(aws: LocalAwsHandle, upload: Callable[..., str], role_name: str) -> tuple[str, str]:
+    """A portfolio with a one-parameter product launched as `role_name`: (product, artifact)."""
+    sc = aws.client("servicecatalog")
+    created = sc.create_product(
+        Name=unique("setting"),
+        Owner="tests",
+        ProductType="CLOUD_FORMATION_TEMPLATE",
+        ProvisioningArtifactParameters={
+            "Name": "v1",
+            "Info": {"LoadTemplateFromURL": upload(PARAMETER.format(name=unique("/launched/")))},
+        },
+    )
+    product_id = created["ProductViewDetail"]["ProductViewSummary"]["ProductId"]
+    portfolio_id = sc.create_portfolio(DisplayName=unique("iam"), ProviderName="tests")[
+        "PortfolioDetail"
+    ]["Id"]
+    sc.associate_product_with_portfolio(ProductId=product_id, PortfolioId=portfolio_id)
+    sc.create_constraint(
+        PortfolioId=portfolio_id,
+        ProductId=product_id,
+        Type="LAUNCH",
+        Parameters=json.dumps({"LocalRoleName": role_name}),
+    )
+    return product_id, created["ProvisioningArtifactDetail"]["Id"]
+
+
+def _launched(aws: LocalAwsHandle, product: tuple[str, str]) -> dict[str, Any]:
+    sc = aws.client("servicecatalog")
+    record = sc.provision_product(
+        ProductId=product[0],
+        ProvisioningArtifactId=product[1],
+        ProvisionedProductName=unique("pp"),
+    )["RecordDetail"]
+    for _ in range(600):
+        detail: dict[str, Any] = sc.describe_record(Id=record["RecordId"])["RecordDetail"]
+        if detail["Status"] in ("SUCCEEDED", "FAILED"):
+            return detail
+    raise AssertionError(f"record {record['RecordId']} never settled")
+
+
+STACK_PERMISSIONS = {
+    "Sid": "Stack",
+    "Effect": "Allow",
+    "Action": [
+        "ssm:PutParameter",
+        "ssm:GetParameters",
+        "ssm:DeleteParameter",
+        "ssm:AddTagsToResource",
+    ],
+    "Resource": "*",
+}
+
+
+def test_a_launch_role_must_read_service_catalogs_template_copy(
+    enforcing: LocalAwsHandle, upload: Callable[..., str]
+) -> None:
+    """Service Catalog Administrator Guide, "Launch constraints": the launch role needs
+    s3:GetObject on objects tagged servicecatalog:provisioning=true; without it the launch
+    fails with S3's AccessDenied, and with it the same product launches."""
+    without = _launch_role(enforcing, STACK_PERMISSIONS)
+    failed = _launched(enforcing, _product(enforcing, upload, without))
+    assert failed["Status"] == "FAILED"
+    (error,) = failed["RecordErrors"]
+    assert error["Code"] == "AccessDenied"
+    assert (
+        f"assumed-role/{without}/AWSCloudFormation is not authorized to perform: s3:GetObject"
+        in (error["Description"])
+    )
+    assert ":s3:::servicecatalog-provisioning-" in error["Description"]
+
+    with_copies = _launch_role(enforcing, STACK_PERMISSIONS, TEMPLATE_COPIES)
+    launched = _launched(enforcing, _product(enforcing, upload, with_copies))
+    assert launched["Status"] == "SUCCEEDED", launched.get("RecordErrors")
+
+
+# ---- CloudFormation acting as the stack's role ------------------------------------------------
+
+
+def _stack_role(aws: LocalAwsHandle, *statements: dict[str, Any]) -> str:
+    """A role CloudFormation may assume, allowed `statements`: its ARN."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudformation.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    iam = aws.client("iam")
+    name = unique("stack-role")
+    arn: str = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"][
+        "Arn"
+    ]
+    iam.put_role_policy(
+        RoleName=name,
+        PolicyName="stack",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": list(statements)}),
+    )
+    return arn
+
+
+def _failure(aws: LocalAwsHandle, stack: str) -> str:
+    events = aws.client("cloudformation").describe_stack_events(StackName=stack)["StackEvents"]
+    return next(
+        e["ResourceStatusReason"]
+        for e in reversed(events)
+        if e["ResourceStatus"].endswith("_FAILED") and e["LogicalResourceId"] != stack
+    )
+
+
+def test_cloudformation_acts_as_the_stacks_role(enforcing: LocalAwsHandle) -> None:
+    """A stack's RoleARN makes every resource operation: the handler's permissions
+    (AWS::SSM::Parameter's create needs ssm:PutParameter) on the resource's ARN, or the
+    resource fails with AWS's message and the stack rolls back; an allowed create succeeds,
+    and a delete the role may not make fails the delete."""
+    cfn = enforcing.client("cloudformation")
+    name = unique("/stack-role/")
+    body = PARAMETER.format(name=name)
+    arn = f"arn:aws:ssm:{enforcing.region}:123456789012:parameter{name}"
+    reader = _stack_role(
+        enforcing, {"Effect": "Allow", "Action": "ssm:GetParameters", "Resource": "*"}
+    )
+    denied = unique("denied")
+    cfn.create_stack(StackName=denied, TemplateBody=body, RoleARN=reader)
+    assert enforcing.wait_for_stack(denied)["StackStatus"] == "ROLLBACK_COMPLETE"
+    reason = _failure(enforcing, denied)
+    assert (
+        f"assumed-role/{reader.rsplit('/', 1)[1]}/AWSCloudFormation is not authorized to perform: "
+        f"ssm:PutParameter on resource: {arn} because no identity-based policy allows"
+    ) in reason
+    assert "HandlerErrorCode: AccessDenied" in reason
+
+    writer = _stack_role(
+        enforcing,
+        {
+            "Effect": "Allow",
+            "Action": ["ssm:PutParameter", "ssm:AddTagsToResource", "ssm:GetParameters"],
+            "Resource": arn,
+        },
+    )
+    made = unique("made")
+    cfn.create_stack(StackName=made, TemplateBody=body, RoleARN=writer)
+    assert enforcing.wait_for_stack(made)["StackStatus"] == "CREATE_COMPLETE"
+    cfn.delete_stack(StackName=made)
+    assert enforcing.wait_for_stack(made)["StackStatus"] == "DELETE_FAILED"
+    assert f"ssm:DeleteParameter on resource: {arn}" in _failure(enforcing, made)
+
+
+def test_a_custom_resource_needs_invoke_on_its_service_token(
+    enforcing: LocalAwsHandle, provider_arn: str
+) -> None:
+    """CloudFormation invokes a custom resource's Lambda function as the stack's role."""
+    cfn = enforcing.client("cloudformation")
+    role = _stack_role(enforcing, {"Effect": "Allow", "Action": "ssm:*", "Resource": "*"})
+    stack = unique("custom")
+    cfn.create_stack(
+        StackName=stack,
+        TemplateBody=json.dumps(
+            {
+                "Resources": {
+                    "Thing": {
+                        "Type": "Custom::Thing",
+                        "Properties": {"ServiceToken": provider_arn, "Prefix": unique("p")},
+                    }
+                }
+            }
+        ),
+        RoleARN=role,
+    )
+    assert enforcing.wait_for_stack(stack)["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert f"lambda:InvokeFunction on resource: {provider_arn}" in _failure(enforcing, stack)
+
+
+def test_permissions_a_handler_uses_only_for_a_property_are_not_asked_without_it(
+    enforcing: LocalAwsHandle,
+) -> None:
+    """AWS::IAM::Role's create handler declares iam:AttachRolePolicy but calls it only for
+    ManagedPolicyArns: a role without them is created by a stack role that lacks it, and one
+    with them is not."""
+    cfn = enforcing.client("cloudformation")
+    stack_role = _stack_role(
+        enforcing,
+        {
+            "Effect": "Allow",
+            "Action": [
+                "iam:CreateRole",
+                "iam:GetRole",
+                "iam:TagRole",
+                "iam:UntagRole",
+                "iam:PutRolePolicy",
+                "iam:GetRolePolicy",
+            ],
+            "Resource": "*",
+        },
+    )
+
+    def role(managed: list[str]) -> str:
+        properties: dict[str, Any] = {
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []}
+        }
+        if managed:
+            properties["ManagedPolicyArns"] = managed
+        return json.dumps(
+            {"Resources": {"Role": {"Type": "AWS::IAM::Role", "Properties": properties}}}
+        )
+
+    plain = unique("plain-role")
+    cfn.create_stack(
+        StackName=plain, TemplateBody=role([]), RoleARN=stack_role, Capabilities=["CAPABILITY_IAM"]
+    )
+    assert enforcing.wait_for_stack(plain)["StackStatus"] == "CREATE_COMPLETE"
+    managed = unique("managed-role")
+    cfn.create_stack(
+        StackName=managed,
+        TemplateBody=role(["arn:aws:iam::aws:policy/ReadOnlyAccess"]),
+        RoleARN=stack_role,
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    assert enforcing.wait_for_stack(managed)["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert "iam:AttachRolePolicy on resource: arn:aws:iam::123456789012:role/" in _failure(
+        enforcing, managed
+    )

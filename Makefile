@@ -13,8 +13,9 @@ SAM_CLI_VERSION := 1.170.0
 CHECKOV_VERSION := 3.3.30
 PIP_QUIET := --quiet --disable-pip-version-check
 # pytest workers for `make test` (pytest-xdist): most of the suite waits on servers, Lambda
-# workers and redelivery intervals, so two workers finish sooner even on two cores.
-TEST_WORKERS ?= 2
+# workers and redelivery intervals (two workers kept two cores at a load of about 2), so three
+# finish sooner even on two cores.
+TEST_WORKERS ?= 3
 
 # Every tool run uses fake credentials and a region: nothing here may reach a real account
 # unless a maintainer runs `make publish` with their own credentials.

@@ -261,9 +261,10 @@ def test_an_event_whose_setup_token_is_gone_is_dropped_not_retried(
 
 
 @pytest.fixture
-def attacker(standin_server: StandIn) -> StandIn:
-    """Where a forger wants the signed event sent: a server of their own that records it."""
-    return standin_server
+def attacker(standin: StandIn) -> StandIn:
+    """Where a forger wants the signed event sent: a server of their own that records it (with
+    nothing received yet: the session's server also heard the tests that ran before)."""
+    return standin
 
 
 def _forged_event(api_url: str, stack_id: str) -> dict[str, Any]:

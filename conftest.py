@@ -10,7 +10,9 @@ from __future__ import annotations
 import pytest
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.pluginmanager.hasplugin("xdist"):
+        return  # `-p no:xdist`: nothing to spread, and no `xdist_group` marker to add
     for item in items:
         fixtures = getattr(item, "_fixtureinfo", None)
         scopes = {

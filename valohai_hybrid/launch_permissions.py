@@ -7,6 +7,10 @@ handler of each resource type calls is published in the type's schema (`handlers
 shipped with cfn-lint); `UNUSED` takes out, per type, the permissions that only serve properties
 or policies the products never use, each with the reason. The platform template's launch roles
 must grant exactly what `required_actions` returns (tests/templates checks it both ways).
+
+The local AWS keeps the same knowledge from its side (`localaws.cloudformation.handler_calls`:
+when each handler calls a declared permission); this module may not import it (the product
+does not depend on the emulator), so tests/templates checks that the two agree.
 """
 
 from __future__ import annotations
@@ -60,12 +64,12 @@ PINNED_IMAGE_PARAMETERS = "/valohai-hybrid/queue-image/*"
 PUBLIC_PARAMETERS = "/aws/service/*"
 
 _RETAINED = "the resource is retained (DeletionPolicy Retain): CloudFormation never deletes it"
-#: The data bucket is RetainExceptOnCreate: CloudFormation deletes it (s3:DeleteBucket, which
-#: the launch role has) only when the launch that created it rolls back.
-_NEVER_EMPTIED = (
-    "CloudFormation deletes the data bucket only when the launch that created it rolls back, "
-    "before anything is written to it; it never deletes objects, and S3 refuses to delete a "
-    "bucket holding data"
+#: s3:DeleteObject is declared by the bucket's create handler only; its delete handler declares
+#: s3:DeleteBucket and s3:ListBucket (S3 deletes only empty buckets). No documented property
+#: makes a bucket's creation delete objects, so the launch role gets no way to remove data.
+_NO_OBJECT_DELETES = (
+    "declared by the create handler only, for no documented property; a bucket's delete "
+    "deletes no objects (S3 deletes only empty buckets)"
 )
 
 #: Handler permissions the products do not need: (actions, why) per resource type.
@@ -164,7 +168,7 @@ UNUSED: Mapping[str, tuple[tuple[frozenset[str], str], ...]] = {
         (frozenset({"logs:PutLogGroupDeletionProtection"}), "no DeletionProtectionEnabled"),
     ),
     "AWS::S3::Bucket": (
-        (frozenset({"s3:DeleteObject"}), _NEVER_EMPTIED),
+        (frozenset({"s3:DeleteObject"}), _NO_OBJECT_DELETES),
         (
             frozenset({"iam:PassRole", "s3:PutReplicationConfiguration"}),
             "no ReplicationConfiguration",
@@ -270,7 +274,7 @@ def required_actions(cfn_dir: Path, root: str) -> dict[str, set[str]]:
             needs.setdefault(action, set()).add(why)
 
     add(SERVICE_CATALOG_LAUNCH, "Service Catalog launch")
-    for name in _templates(cfn_dir, root):
+    for name in product_templates(cfn_dir, root):
         template = _load(cfn_dir / name)
         for parameter in (template.get("Parameters") or {}).values():
             kind = str(parameter.get("Type", ""))
@@ -295,7 +299,7 @@ def readable_parameters(cfn_dir: Path, root: str) -> set[str]:
     platform's service tokens), and for image parameters AWS's public ones and pinned images.
     """
     names: set[str] = set()
-    for name in _templates(cfn_dir, root):
+    for name in product_templates(cfn_dir, root):
         for parameter in (_load(cfn_dir / name).get("Parameters") or {}).values():
             kind = str(parameter.get("Type", ""))
             if not kind.startswith("AWS::SSM::Parameter::Value<"):
@@ -310,7 +314,13 @@ def readable_parameters(cfn_dir: Path, root: str) -> set[str]:
     return names
 
 
-def _templates(cfn_dir: Path, root: str) -> list[str]:
+def nests_templates(cfn_dir: Path, root: str) -> bool:
+    """Whether the product nests templates, which CloudFormation reads with the launch role
+    from the release's location (else the role needs only Service Catalog's copy)."""
+    return len(product_templates(cfn_dir, root)) > 1
+
+
+def product_templates(cfn_dir: Path, root: str) -> list[str]:
     """`root` and every template nested in it, each once."""
     seen: list[str] = []
     pending = [root]

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+from localaws.cloudformation.handler_calls import CALLED_ONLY, PASSED_ROLE_PROPERTIES
 from localaws.cloudformation.intrinsics import NO_VALUE, Evaluator, Scope
 from valohai_cr.forwarder import FORWARDED_STATUSES
 
@@ -27,6 +28,8 @@ from valohai_hybrid.launch_permissions import (
     UNUSED,
     handler_actions,
     has_resource_level_permissions,
+    nests_templates,
+    product_templates,
     readable_parameters,
     required_actions,
     unused_actions,
@@ -640,6 +643,50 @@ def test_every_unused_permission_is_a_real_one_of_a_type_the_products_use() -> N
         assert unused_actions(resource_type) <= handler_actions(resource_type), resource_type
 
 
+def _product_resources() -> dict[str, list[dict[str, Any]]]:
+    """Every resource of both products (nested templates included), by type."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for root in LAUNCH_ROLES.values():
+        for name in product_templates(CFN, root):
+            template, _ = decode(str(CFN / name))
+            assert template is not None
+            for resource in template["Resources"].values():
+                found.setdefault(str(resource["Type"]), []).append(resource)
+    return found
+
+
+def test_left_out_permissions_are_those_the_local_aws_says_handlers_do_not_call() -> None:
+    """Two homes of one fact, kept apart by the layers (the product may not import the local
+    AWS): `UNUSED` leaves a declared permission out of a launch role exactly when
+    `handler_calls` says the handler calls it for none of the products' resources of that
+    type. What `UNUSED` leaves out for another reason is checked against that reason: a role
+    passed by none of the resources, or a delete of a retained resource."""
+    for resource_type, resources in _product_resources().items():
+        conditional = {
+            action: condition
+            for action, condition in CALLED_ONLY.get(resource_type, {}).items()
+            if action in handler_actions(resource_type)
+        }
+        not_called = {
+            action
+            for action, condition in conditional.items()
+            if not any(condition.holds(r.get("Properties") or {}) for r in resources)
+        }
+        left_out = unused_actions(resource_type)
+        assert left_out & set(conditional) == not_called, resource_type
+        for action in left_out - set(conditional):
+            if action == "iam:PassRole":
+                assert not any(
+                    set(PASSED_ROLE_PROPERTIES) & set(r.get("Properties") or {}) for r in resources
+                ), resource_type
+            else:
+                schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", resource_type)
+                handlers = schema.schema["handlers"]
+                assert action in handlers["delete"]["permissions"], (resource_type, action)
+                assert action not in handlers["create"]["permissions"], (resource_type, action)
+                assert {r.get("DeletionPolicy") for r in resources} == {"Retain"}, resource_type
+
+
 def test_the_launch_roles_cannot_delete_customer_data() -> None:
     """No object or secret deletes. DeleteBucket only on the data buckets: CloudFormation needs
     it to remove the (empty) bucket of a failed first launch, and S3 refuses it for a bucket
@@ -674,21 +721,25 @@ def test_a_failed_first_launch_can_remove_the_data_bucket_it_created() -> None:
     assert set(schema["handlers"]["delete"]["permissions"]) <= granted
 
 
-@pytest.mark.parametrize("role", sorted(LAUNCH_ROLES))
+@pytest.mark.parametrize(("role", "root"), sorted(LAUNCH_ROLES.items()))
 def test_a_launch_role_reads_service_catalogs_template_copy_and_the_released_templates(
-    role: str,
+    role: str, root: str
 ) -> None:
     """Service Catalog launches from a copy in a bucket it owns, tagged
     servicecatalog:provisioning=true (AWS's launch-constraint guide); nested templates come from
-    the release location. Reads only, and the copy grant only for objects with that tag."""
+    the release location, for a product that nests any. Reads only, and the copy grant only
+    for objects with that tag."""
     reads = {s["Sid"]: s for s in _role_statements(role, SOURCE) if "s3:GetObject" in _actions(s)}
-    assert set(reads) == {"ServiceCatalogTemplateCopies", "ReleasedTemplates"}
+    nested = {"ReleasedTemplates"} if nests_templates(CFN, root) else set()
+    assert set(reads) == {"ServiceCatalogTemplateCopies", *nested}
     copies = reads["ServiceCatalogTemplateCopies"]
     assert _actions(copies) == {"s3:GetObject"}
     assert copies["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::*/*"}
     assert copies["Condition"] == {
         "StringEquals": {"s3:ExistingObjectTag/servicecatalog:provisioning": "true"}
     }
+    if not nested:
+        return
     released = reads["ReleasedTemplates"]
     assert _actions(released) == {"s3:GetObject"}
     assert released["Resource"] == {

@@ -9,7 +9,8 @@ engine runs an operation, every one of them is handed to `localaws.access` as on
 the resource's ARN for the actions that IAM scopes to that kind of resource ("*" for the rest)
 and the request's tags. A declared permission the handler calls only for a property the
 resource does not have (iam:AttachRolePolicy without ManagedPolicyArns) is not asked, as AWS
-does not ask it. Custom resources need `lambda:InvokeFunction` on their service token.
+does not ask it (`handler_calls` says when each is called). Custom resources need
+`lambda:InvokeFunction` on their service token.
 A stack with no role is run by its caller's credentials, which the local AWS does not keep
 with the stack: such operations are not checked here.
 """
@@ -20,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from localaws import access
-from localaws.cloudformation import schema
+from localaws.cloudformation import handler_calls, schema
 
 from .provisioners.base import Provisioned, Provisioner, ProvisionError, ResourceContext
 
@@ -71,139 +72,6 @@ _EC2_KINDS: Mapping[str, str] = {
 #: Actions that make the resource: the tags are the request's; every other action of a create
 #: acts on the made resource, which carries them (aws:ResourceTag).
 _MAKING = ("Create", "Run", "Allocate", "Put", "Import")
-#: Handler permissions called only when the resource has one of the named properties (what
-#: the open-source handlers of these types do): a role with no ManagedPolicyArns is created
-#: without iam:AttachRolePolicy, as AWS creates it. Per type: action -> properties.
-_ONLY_WITH: Mapping[str, Mapping[str, tuple[str, ...]]] = {
-    "AWS::IAM::Role": {
-        "iam:AttachRolePolicy": ("ManagedPolicyArns",),
-        "iam:DetachRolePolicy": ("ManagedPolicyArns",),
-        "iam:PutRolePermissionsBoundary": ("PermissionsBoundary",),
-        "iam:DeleteRolePermissionsBoundary": ("PermissionsBoundary",),
-    },
-    "AWS::IAM::Policy": {
-        action: (("Groups",) if "Group" in action else ("Users",))
-        for action in (
-            "iam:DeleteGroupPolicy",
-            "iam:GetGroupPolicy",
-            "iam:PutGroupPolicy",
-            "iam:DeleteUserPolicy",
-            "iam:GetUserPolicy",
-            "iam:PutUserPolicy",
-        )
-    },
-    "AWS::Logs::LogGroup": {
-        "logs:AssociateKmsKey": ("KmsKeyId",),
-        "logs:DisassociateKmsKey": ("KmsKeyId",),
-        "logs:PutDataProtectionPolicy": ("DataProtectionPolicy",),
-        "logs:DeleteDataProtectionPolicy": ("DataProtectionPolicy",),
-        "logs:PutIndexPolicy": ("FieldIndexPolicies",),
-        "logs:DeleteIndexPolicy": ("FieldIndexPolicies",),
-        "logs:PutResourcePolicy": ("ResourcePolicyDocument",),
-        "logs:DeleteResourcePolicy": ("ResourcePolicyDocument",),
-        "logs:PutBearerTokenAuthentication": ("BearerTokenAuthenticationEnabled",),
-        "logs:PutLogGroupDeletionProtection": ("DeletionProtectionEnabled",),
-    },
-    "AWS::EC2::VPC": {
-        "ec2:CreateVpcEncryptionControl": ("VpcEncryptionControl",),
-        "ec2:ModifyVpcTenancy": ("InstanceTenancy",),
-    },
-    "AWS::EC2::EIP": {"ec2:AcceptAddressTransfer": ("TransferAddress",)},
-    "AWS::EC2::Subnet": {
-        action: ("Ipv6CidrBlock", "Ipv6CidrBlocks", "Ipv6IpamPoolId", "Ipv6Native")
-        for action in ("ec2:AssociateSubnetCidrBlock", "ec2:DisassociateSubnetCidrBlock")
-    },
-    "AWS::EC2::VPCGatewayAttachment": {
-        "ec2:AttachVpnGateway": ("VpnGatewayId",),
-        "ec2:DetachVpnGateway": ("VpnGatewayId",),
-    },
-    "AWS::EC2::Instance": {
-        "ec2:AttachVolume": ("Volumes",),
-        "ec2:DetachVolume": ("Volumes",),
-        "ec2:ModifyInstanceCreditSpecification": ("CreditSpecification",),
-        "ec2:ModifyInstanceMaintenanceOptions": ("MaintenanceOptions",),
-        "ec2:ModifyInstancePlacement": ("Affinity", "HostId", "Tenancy"),
-        "ec2:ModifyPrivateDnsNameOptions": ("PrivateDnsNameOptions",),
-        "ssm:CreateAssociation": ("SsmAssociations",),
-        "ssm:DeleteAssociation": ("SsmAssociations",),
-        "ssm:DescribeAssociation": ("SsmAssociations",),
-        "ssm:ListAssociations": ("SsmAssociations",),
-    },
-    "AWS::CloudFormation::Stack": {
-        "cloudformation:UpdateTerminationProtection": ("EnableTerminationProtection",),
-    },
-    "AWS::S3::Bucket": {
-        "s3:PutReplicationConfiguration": ("ReplicationConfiguration",),
-        "s3:PutBucketWebsite": ("WebsiteConfiguration",),
-        "s3:DeleteBucketWebsite": ("WebsiteConfiguration",),
-        "s3:PutAnalyticsConfiguration": ("AnalyticsConfigurations",),
-        "s3:PutMetricsConfiguration": ("MetricsConfigurations",),
-        "s3:PutAccelerateConfiguration": ("AccelerateConfiguration",),
-        "s3:PutBucketAcl": ("AccessControl",),
-        "s3:PutObjectAcl": ("AccessControl",),
-        "s3:PutBucketAbac": ("AbacStatus",),
-        "s3:PutBucketLogging": ("LoggingConfiguration",),
-        "s3:PutBucketNotification": ("NotificationConfiguration",),
-        "s3:PutBucketObjectLockConfiguration": ("ObjectLockConfiguration", "ObjectLockEnabled"),
-        "s3:PutBucketVersioning": ("VersioningConfiguration",),
-        "s3:PutIntelligentTieringConfiguration": ("IntelligentTieringConfigurations",),
-        "s3:PutInventoryConfiguration": ("InventoryConfigurations",),
-        **{
-            action: ("MetadataConfiguration", "MetadataTableConfiguration")
-            for action in (
-                "s3:CreateBucketMetadataTableConfiguration",
-                "s3:DeleteBucketMetadataTableConfiguration",
-                "s3:UpdateBucketMetadataAnnotationTableConfiguration",
-                "s3:UpdateBucketMetadataInventoryTableConfiguration",
-                "s3:UpdateBucketMetadataJournalTableConfiguration",
-                "s3tables:CreateNamespace",
-                "s3tables:CreateTable",
-                "s3tables:CreateTableBucket",
-                "s3tables:GetTable",
-                "s3tables:GetTableMetadataLocation",
-                "s3tables:PutTableBucketPolicy",
-                "s3tables:PutTableEncryption",
-                "s3tables:PutTablePolicy",
-                "s3tables:UpdateTableMetadataLocation",
-            )
-        },
-    },
-    "AWS::SecretsManager::Secret": {
-        "secretsmanager:GetRandomPassword": ("GenerateSecretString",),
-        "secretsmanager:ReplicateSecretToRegions": ("ReplicaRegions",),
-        "secretsmanager:RemoveRegionsFromReplication": ("ReplicaRegions",),
-    },
-}
-#: Declared permissions the handler never uses: AWS::S3::Bucket's delete deletes only empty
-#: buckets ("You can only delete empty buckets", AWS::S3::Bucket in the CloudFormation User
-#: Guide), so it deletes no objects.
-_NEVER_CALLED: Mapping[str, frozenset[str]] = {"AWS::S3::Bucket": frozenset({"s3:DeleteObject"})}
-#: A flow log's delivery permissions, used only for delivery to S3 or Firehose (a flow log to
-#: CloudWatch Logs delivers with its own DeliverLogsPermissionArn role).
-_FLOW_LOG_DELIVERY = frozenset(
-    {
-        "logs:CreateLogDelivery",
-        "logs:DeleteLogDelivery",
-        "s3:GetBucketPolicy",
-        "s3:PutBucketPolicy",
-        "iam:CreateServiceLinkedRole",
-    }
-)
-#: A log group's delivery permissions: only a DELIVERY-class group hands its events to
-#: Firehose or S3.
-_LOG_GROUP_DELIVERY = frozenset({"firehose:TagDeliveryStream", "logs:CreateLogDelivery"})
-#: Properties that name the role a resource passes to its service (iam:PassRole's resource).
-_PASSED_ROLES = (
-    "Role",
-    "RoleArn",
-    "RoleARN",
-    "DeliverLogsPermissionArn",
-    "ExecutionRoleArn",
-    "ServiceRoleArn",
-    "ServiceRole",
-)
-
-
 #: The service a type's resource passes its role to (iam:PassedToService), where it is not
 #: `<service>.amazonaws.com` of the type's own service.
 _PASSED_TO: Mapping[str, str] = {"AWS::EC2::FlowLog": "vpc-flow-logs.amazonaws.com"}
@@ -287,42 +155,64 @@ def _context(
     return context
 
 
-def _called(
-    action: str, ctx: ResourceContext, props: Mapping[str, Any], previous: Mapping[str, Any]
-) -> bool:
-    """Whether the handler calls `action` for a resource with these properties (or, in an
-    update, the previous ones)."""
-    kind = ctx.resource_type
-    if action in _NEVER_CALLED.get(kind, ()):
-        return False
-    needs = _ONLY_WITH.get(kind, {}).get(action)
-    if needs and not any(props.get(p) or previous.get(p) for p in needs):
-        return False
-    if kind == "AWS::EC2::FlowLog" and action in _FLOW_LOG_DELIVERY:
-        return str(props.get("LogDestinationType", "cloud-watch-logs")) != "cloud-watch-logs"
-    if kind == "AWS::Logs::LogGroup" and action in _LOG_GROUP_DELIVERY:
-        return str(props.get("LogGroupClass")) == "DELIVERY"
-    return True
+def _iam_arns(ctx: ResourceContext, kind: str, names: Any) -> list[str]:
+    """The ARNs of the IAM roles, users or groups a property names (by name or ARN): an
+    existing role's own ARN (its path included), else the path-less one IAM would give."""
+    from moto.iam.models import iam_backends
+
+    iam = iam_backends[ctx.account_id][ctx.partition]
+    arns = []
+    for name in names if isinstance(names, list) else []:
+        text = str(name)
+        if text.startswith("arn:"):
+            arns.append(text)
+            continue
+        found = iam.roles.get(text) if kind == "role" else None
+        if found is None and kind == "role":
+            found = next((r for r in iam.roles.values() if r.name == text), None)
+        arns.append(
+            str(found.arn)
+            if found is not None
+            else f"arn:{ctx.partition}:iam::{ctx.account_id}:{kind}/{text}"
+        )
+    return arns
 
 
-def _passed_role(ctx: ResourceContext, props: Mapping[str, Any]) -> str | None:
-    """The role a resource hands its service (iam:PassRole's resource): a role ARN property,
-    or an instance's profile's role; None if it passes none."""
-    for key in _PASSED_ROLES:
+def _passed_roles(ctx: ResourceContext, props: Mapping[str, Any]) -> list[str]:
+    """The roles a resource hands on (iam:PassRole's resources): a role ARN property, an
+    instance's profile's role, or an instance profile's own roles (AddRoleToInstanceProfile
+    needs iam:PassRole on the role, IAM API Reference); none if it passes none."""
+    if ctx.resource_type == "AWS::IAM::InstanceProfile":
+        return _iam_arns(ctx, "role", props.get("Roles"))
+    for key in handler_calls.PASSED_ROLE_PROPERTIES:
         value = str(props.get(key, ""))
         if value.startswith("arn:"):
-            return value
+            return [value]
     profile = props.get("IamInstanceProfile")
     if not profile:
-        return None
+        return []
     from moto.iam.models import iam_backends
 
     iam = iam_backends[ctx.account_id][ctx.partition]
     name = str(profile).rsplit("/", 1)[-1]
     found = next((p for p in iam.instance_profiles.values() if p.name == name), None)
     if found is None or not found.roles:
-        return None
-    return str(found.roles[0].arn)
+        return []
+    return [str(found.roles[0].arn)]
+
+
+def _policy_holders(
+    action: str, ctx: ResourceContext, props: Mapping[str, Any], previous: Mapping[str, Any]
+) -> list[str]:
+    """An inline policy's (AWS::IAM::Policy) resources for one of its actions: the roles,
+    users or groups it is put on (or, in an update, was put on), as IAM authorizes
+    iam:PutRolePolicy on the role."""
+    kind = "group" if "Group" in action else "user" if "User" in action else "role"
+    key = {"role": "Roles", "user": "Users", "group": "Groups"}[kind]
+    names = list(props.get(key) or []) + [
+        n for n in previous.get(key) or [] if n not in (props.get(key) or [])
+    ]
+    return _iam_arns(ctx, kind, names)
 
 
 def accesses(
@@ -350,30 +240,27 @@ def accesses(
     found: dict[tuple[str, str], access.Access] = {}
     for action in schema.handler_permissions(ctx.resource_type, operation):
         known, scoped = schema.iam_action(action)
-        if not known or not _called(action, ctx, props, previous or {}):
+        if not known or not handler_calls.called(ctx.resource_type, action, props, previous):
             continue
-        resource = arn if scoped and schema.scopes_to(action, arn) else "*"
+        resources = [arn if scoped and schema.scopes_to(action, arn) else "*"]
         context = _context(operation, action, props, ctx)
         if action == "iam:PassRole":
-            passed = _passed_role(ctx, props)
-            if passed is None:
-                continue  # the resource passes no role: the handler makes no PassRole call
-            resource = passed
+            # No roles passed: the handler makes no PassRole call.
+            resources = _passed_roles(ctx, props)
             service = ctx.resource_type.split("::")[1].lower()
-            context["iam:PassedToService"] = _PASSED_TO.get(
-                ctx.resource_type, f"{service}.amazonaws.com"
+            if (
+                ctx.resource_type != "AWS::IAM::InstanceProfile"
+            ):  # IAM keeps it, passes it to no service
+                context["iam:PassedToService"] = _PASSED_TO.get(
+                    ctx.resource_type, f"{service}.amazonaws.com"
+                )
+        elif ctx.resource_type == "AWS::IAM::Policy":
+            resources = _policy_holders(action, ctx, props, previous or {})
+        for resource in resources:
+            found.setdefault(
+                (action, resource),
+                access.Access(principal, action, resource, ctx.account_id, purpose, context),
             )
-        found.setdefault(
-            (action, resource),
-            access.Access(
-                principal,
-                action,
-                resource,
-                ctx.account_id,
-                purpose,
-                context,
-            ),
-        )
     return list(found.values())
 
 

@@ -21,6 +21,17 @@ Resources:
       Value: launched
 """
 
+#: A role an instance profile holds: EC2 may assume it.
+TRUST_EC2 = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
 #: The statement AWS's launch-constraint guide requires of every launch role.
 TEMPLATE_COPIES = {
     "Sid": "ServiceCatalogTemplateCopies",
@@ -287,3 +298,70 @@ def test_permissions_a_handler_uses_only_for_a_property_are_not_asked_without_it
     assert "iam:AttachRolePolicy on resource: arn:aws:iam::123456789012:role/" in _failure(
         enforcing, managed
     )
+
+
+def test_an_inline_policy_and_an_instance_profile_are_authorized_on_their_roles(
+    enforcing: LocalAwsHandle,
+) -> None:
+    """AWS::IAM::Policy puts its document on the roles it names (iam:PutRolePolicy on each
+    role), and an instance profile's AddRoleToInstanceProfile needs iam:PassRole on the role
+    (IAM API Reference): a stack role allowed everything in IAM but on that role fails both."""
+    iam = enforcing.client("iam")
+    holder = unique("holder")
+    held = iam.create_role(RoleName=holder, AssumeRolePolicyDocument=json.dumps(TRUST_EC2))
+    holder_arn = held["Role"]["Arn"]
+    role = _stack_role(enforcing, {"Effect": "Allow", "Action": "iam:*", "NotResource": holder_arn})
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}],
+    }
+    templates = {
+        "iam:GetRolePolicy": {
+            "Type": "AWS::IAM::Policy",
+            "Properties": {"PolicyName": "p", "Roles": [holder], "PolicyDocument": document},
+        },
+        "iam:PassRole": {"Type": "AWS::IAM::InstanceProfile", "Properties": {"Roles": [holder]}},
+    }
+    cfn = enforcing.client("cloudformation")
+    for action, resource in templates.items():
+        stack = unique("held")
+        cfn.create_stack(
+            StackName=stack,
+            TemplateBody=json.dumps({"Resources": {"It": resource}}),
+            RoleARN=role,
+            Capabilities=["CAPABILITY_IAM"],
+        )
+        assert enforcing.wait_for_stack(stack)["StackStatus"] == "ROLLBACK_COMPLETE"
+        assert f"{action} on resource: {holder_arn} because" in _failure(enforcing, stack)
+
+
+def test_recorded_accesses_are_judged_again_against_the_policies_as_they_are_now(
+    enforcing: LocalAwsHandle,
+) -> None:
+    """`POST /_localaws/accesses/judge`: a stack's recorded operations, judged again after its
+    role lost a permission, name the operation it would now fail; nothing is recorded."""
+    name = unique("/judged/")
+    allowed = {"Effect": "Allow", "Action": "ssm:*", "Resource": "*"}
+    role = _stack_role(enforcing, allowed)
+    stack = unique("judged")
+    cfn = enforcing.client("cloudformation")
+    cfn.create_stack(StackName=stack, TemplateBody=PARAMETER.format(name=name), RoleARN=role)
+    assert enforcing.wait_for_stack(stack)["StackStatus"] == "CREATE_COMPLETE"
+    made = [a for a in enforcing.control("accesses") if f"in stack {stack}" in a["Purpose"]]
+    assert {a["Action"] for a in made} >= {"ssm:PutParameter"}
+    kept = len(enforcing.control("accesses"))
+
+    assert enforcing.control("accesses/judge", {"operations": [made]}) == {"denials": [None]}
+    iam = enforcing.client("iam")
+    narrower = {**allowed, "NotAction": "ssm:PutParameter"}
+    del narrower["Action"]
+    iam.put_role_policy(
+        RoleName=role.rsplit("/", 1)[1],
+        PolicyName="stack",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [narrower]}),
+    )
+    [denial] = enforcing.control("accesses/judge", {"operations": [made]})["denials"]
+    assert "is not authorized to perform: ssm:PutParameter" in denial
+    assert len(enforcing.control("accesses")) == kept
+    with pytest.raises(RuntimeError, match="HTTP 400"):
+        enforcing.control("accesses/judge", {"operations": [[{"Action": "ssm:PutParameter"}]]})

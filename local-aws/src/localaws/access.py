@@ -11,7 +11,10 @@ such requests by calling its backends directly, so each one is described here as
 - the authorizer installed with `set_authorizer` decides, on every access of one operation at
   once (one round trip to an engine); it returns the first denial message in AWS's words, or
   None to allow. None is installed by default: until an IAM engine installs one,
-  every access is allowed, as before.
+  every access is allowed, as before;
+- `judge` asks the authorizer again about recorded accesses, against the policies as they are
+  now (served at `POST /_localaws/accesses/judge`): a test can change a role's policy and see
+  which of a recorded launch's operations it would deny, without launching again.
 """
 
 from __future__ import annotations
@@ -62,6 +65,25 @@ class Access:
             "Context": {k: v if isinstance(v, str) else list(v) for k, v in self.context.items()},
         }
 
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Access:
+        """An access in the API's shape (`to_api`), e.g. one `recorded` returned."""
+        try:
+            context = data.get("Context") or {}
+            return cls(
+                str(data["PrincipalArn"]),
+                str(data["Action"]),
+                str(data["Resource"]),
+                str(data["ResourceAccount"]),
+                str(data.get("Purpose", "")),
+                {k: v if isinstance(v, str) else tuple(v) for k, v in context.items()},
+            )
+        except (KeyError, AttributeError, TypeError) as error:
+            raise ValueError(
+                f"an access needs PrincipalArn, Action, Resource and ResourceAccount "
+                f"(and a Context object): {error}"
+            ) from None
+
 
 class AccessDenied(Exception):
     """The authorizer refused an access; the message is AWS's, naming principal and action."""
@@ -95,6 +117,23 @@ def authorize(*accesses: Access) -> None:
     denial = judge(accesses) if judge is not None and accesses else None
     if denial is not None:
         raise AccessDenied(denial)
+
+
+class NotJudging(RuntimeError):
+    """`judge` was asked while no authorizer is installed (IAM enforcement is off)."""
+
+
+def judge(operations: Sequence[Sequence[Access]]) -> list[str | None]:
+    """The installed authorizer's answer for each operation's accesses (AWS's first denial
+    message, or None), against the policies as they are now; nothing is kept."""
+    judge_now = _authorizer
+    if judge_now is None:
+        raise NotJudging("IAM enforcement is off: turn it on to judge accesses")
+    # All of them at once first: one round trip to an engine, whose cache then answers each
+    # operation's own question; and if nothing is denied, that is every answer.
+    if judge_now([one for operation in operations for one in operation]) is None:
+        return [None] * len(operations)
+    return [judge_now(operation) if operation else None for operation in operations]
 
 
 def recorded() -> list[dict[str, Any]]:

@@ -94,13 +94,34 @@ def _control(request: Request) -> Response:
                 return _json({"message": 'send {"enforce": true} or {"enforce": false}'}, 400)
             (iam_authorization.install if enforce else iam_authorization.uninstall)()
         return _json({"enforce": iam_authorization.enforcing()})
+    if request.path == "/_localaws/iam-engine":
+        # What the engine has done since the server started (for benchmarks).
+        return _json(asdict(iam_engine.get_engine().stats))
     if request.path == "/_localaws/custom-resource-responses":
         return _json([asdict(r) for r in BROKER.received])
+    if request.path == "/_localaws/accesses/judge" and request.method == "POST":
+        return _judged(request)
     if request.path == "/_localaws/accesses":
         if request.method == "DELETE":
             access.clear()
         return _json(access.recorded())
     return _json({"message": f"no control route {request.path}"}, status=404)
+
+
+def _judged(request: Request) -> Response:
+    """`{"operations": [[access, ...], ...]}` -> `{"denials": [message or null, ...]}`: each
+    operation's accesses judged again against the policies as they are now."""
+    body = request.get_json(force=True, silent=True)
+    operations = body.get("operations") if isinstance(body, dict) else None
+    if not isinstance(operations, list) or not all(isinstance(o, list) for o in operations):
+        return _json({"message": 'send {"operations": [[access, ...], ...]}'}, 400)
+    try:
+        parsed = [[access.Access.from_api(a) for a in operation] for operation in operations]
+        return _json({"denials": access.judge(parsed)})
+    except ValueError as error:
+        return _json({"message": f"bad access: {error}"}, 400)
+    except access.NotJudging as error:
+        return _json({"message": str(error)}, 409)
 
 
 def _json(value: Any, status: int = 200) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from localaws import access
 from localaws.cloudformation.errors import TemplateError, ValidationError
 from localaws.cloudformation.intrinsics import Evaluator, Scope, references
 from localaws.cloudformation.model import Plan
@@ -49,7 +50,9 @@ class PlanningMixin(EngineBase):
         self._check_types(template)
         if capabilities is not None:
             check_capabilities(template, set(capabilities))
-        parameters = resolve(template.get("Parameters") or {}, supplied, self._lookups(role_arn))
+        parameters = resolve(
+            template.get("Parameters") or {}, supplied, self._lookups(role_arn, stack_name)
+        )
         scope = Scope(
             parameters=parameters.values,
             pseudo=self._pseudo(stack_name or "stack", "stack-id"),
@@ -103,7 +106,7 @@ class PlanningMixin(EngineBase):
                 f"Template format error: Unrecognized resource types: [{', '.join(unknown)}]"
             )
 
-    def _lookups(self, role_arn: str | None = None) -> Lookups:
+    def _lookups(self, role_arn: str | None = None, stack_name: str = "") -> Lookups:
         from moto.ec2.models import ec2_backends
         from moto.ssm.models import ssm_backends
 
@@ -127,7 +130,7 @@ class PlanningMixin(EngineBase):
 
         def ssm_parameter(name: str) -> str | None:
             if role_arn:
-                self._check_role_reads_parameter(role_arn, name)
+                self._check_role_reads_parameter(role_arn, name, stack_name)
             try:
                 parameter = ssm.get_parameter(name)
             except Exception:  # ParameterNotFound
@@ -136,15 +139,31 @@ class PlanningMixin(EngineBase):
 
         return Lookups(exists=exists, ssm_parameter=ssm_parameter)
 
-    def _check_role_reads_parameter(self, role_arn: str, name: str) -> None:
+    def _check_role_reads_parameter(self, role_arn: str, name: str, stack_name: str) -> None:
         """CloudFormation reads an SSM-typed parameter as the stack's role, as AWS does: a role
-        without ssm:GetParameters on it fails the operation, naming the parameter only."""
+        without ssm:GetParameters on it fails the operation, naming the parameter only. With
+        IAM enforced the read is an access the engine judges (and `localaws.access` records);
+        else the role's policies are matched on action and resource alone."""
         from moto.iam.access_control import IAMPolicy, PermissionResult
         from moto.iam.models import iam_backends
 
         path = name if name.startswith("/") else f"/{name}"
         owner = "" if path.startswith("/aws/service/") else self.account_id
         resource = f"arn:{self.partition}:ssm:{self.region}:{owner}:parameter{path}"
+        if access.judging():
+            read = access.Access(
+                access.role_session_arn(role_arn),
+                "ssm:GetParameters",
+                resource,
+                owner,
+                f"parameter {path} of stack {stack_name}",
+                {"aws:CalledVia": ("cloudformation.amazonaws.com",)},
+            )
+            try:
+                access.authorize(read)
+            except access.AccessDenied as denied:
+                raise ValidationError(str(denied)) from denied
+            return
         iam = iam_backends[self.account_id][self.partition]
         try:
             role = iam.get_role_by_arn(role_arn)

@@ -29,9 +29,12 @@ from valohai_hybrid.templates import TemplateError, load_template
 SCHEMA_REGION = "us-east-1"
 HANDLER_OPERATIONS = ("create", "read", "update", "delete")
 
-#: What Service Catalog does with the launch role for the product's own (root) stack, and the
-#: templates CloudFormation reads with it: Service Catalog's tagged copy of the product's
-#: template (in a bucket Service Catalog owns) and the nested ones in the release's S3 location.
+#: What Service Catalog does with the launch role for the product's own (root) stack (AWS's
+#: launch-constraint guide lists these), and the templates CloudFormation reads with it: Service
+#: Catalog's tagged copy of the product's template (in a bucket Service Catalog owns) and the
+#: nested ones in the release's S3 location. The local Service Catalog makes its own stack calls
+#: as the account, so the statements granting only these (the IAM role's LaunchedStacks, both
+#: roles' ReadTemplates) are the ones the evidence test shows no recorded operation needs.
 SERVICE_CATALOG_LAUNCH = frozenset(
     {
         "cloudformation:CreateStack",

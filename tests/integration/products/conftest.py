@@ -14,11 +14,13 @@ when the package is done; nothing else in the session may hold the ValohaiMaster
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from localaws.harness import LocalAwsHandle
 
 from tests.support.common import publish_release
+from tests.support.launch_roles import stack_accesses
 from tests.support.products import (
     EXTERNAL_ID,
     FOREIGN_MASTER,
@@ -38,8 +40,13 @@ from valohai_hybrid.publish import Published
 
 
 @pytest.fixture(scope="package")
-def aws(local_aws: LocalAwsHandle) -> Aws:
-    return Aws(local_aws)
+def aws(local_aws: LocalAwsHandle) -> Iterator[Aws]:
+    """The products' region, with IAM enforced for the whole package: every launch, update and
+    termination runs as its launch role, and each access it makes is recorded and judged."""
+    before = local_aws.control("iam-enforcement")["enforce"]
+    local_aws.control("iam-enforcement", {"enforce": True})
+    yield Aws(local_aws)
+    local_aws.control("iam-enforcement", {"enforce": before})
 
 
 @pytest.fixture(scope="package")
@@ -67,11 +74,26 @@ def platform(local_aws: LocalAwsHandle, admin: Customer) -> Iterator[Published]:
 
 
 @pytest.fixture(scope="package")
-def iam_setup(aws: Aws, admin: Customer, standin: StandIn, platform: Published) -> Iterator[Setup]:
+def recorded() -> dict[str, list[dict[str, Any]]]:
+    """The accesses each launch made as its launch role, by stack name, kept as the launch
+    completes (the local AWS keeps only the latest ones)."""
+    return {}
+
+
+@pytest.fixture(scope="package")
+def iam_setup(
+    aws: Aws,
+    admin: Customer,
+    standin: StandIn,
+    platform: Published,
+    recorded: dict[str, list[dict[str, Any]]],
+) -> Iterator[Setup]:
     """The IAM product, launched once for the package (with an external ID), then terminated."""
     launcher = Products(aws, admin, standin)
     values = {"AssumeRoleARN": VALOHAI_PRINCIPAL, "ExternalId": EXTERNAL_ID}
-    yield launcher.created(launcher.launch(values, product=IAM), values)
+    setup = launcher.created(launcher.launch(values, product=IAM), values)
+    recorded[setup.name] = stack_accesses(aws.local, setup.name)
+    yield setup
     launcher.terminate_standing()
 
 

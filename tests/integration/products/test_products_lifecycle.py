@@ -15,6 +15,17 @@ from botocore.exceptions import ClientError
 from localaws.harness import unique
 
 from tests.support.common import events_of, eventually
+from tests.support.launch_roles import (
+    Operations,
+    actions_of,
+    denied,
+    inline_policy,
+    operations,
+    stack_accesses,
+    statement_needs,
+    table,
+    without,
+)
 from tests.support.products import (
     MAINTENANCE_SSH,
     REGION,
@@ -25,7 +36,10 @@ from tests.support.products import (
     secret_exists,
     stack_resources,
 )
+from valohai_hybrid.launch_permissions import SERVICE_CATALOG_LAUNCH
 from valohai_hybrid.local.standin import StandIn
+from valohai_hybrid.products import IAM, WORKERS
+from valohai_hybrid.publish import Published
 
 UBUNTU_PARAMETER = (
     "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
@@ -69,8 +83,10 @@ def user_data(aws: Aws, instance_id: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def running(products: Products) -> Running:
-    return Running(products.deploy())
+def running(aws: Aws, products: Products, recorded: dict[str, list[dict[str, Any]]]) -> Running:
+    setup = products.deploy()
+    recorded[setup.name] = stack_accesses(aws.local, setup.name)
+    return Running(setup)
 
 
 def test_a_bigger_queue_machine_is_the_same_machine(
@@ -390,3 +406,211 @@ def test_launching_again_adopts_the_kept_bucket_and_the_redis_secret(
     [created] = setup.events(standin, "setup.created")
     assert created.body["data"]["handoff"]["data_bucket_name"] == bucket
     assert standin.receiver.bindings()[setup.outputs["QueueAddress"]].stack_id == setup.stack_id
+
+
+# ---- evidence: each statement of each launch role is needed, and for what -----------------------
+
+#: Per launch role and statement, operations that must fail without that statement (the
+#: table the test prints has them all); a statement Service Catalog itself needs is in
+#: `SERVICE_CATALOG_ONLY` instead.
+NEEDED_FOR: dict[str, dict[str, set[str]]] = {
+    "launch-workers-product": {
+        "LaunchedStacksAndTheirNestedStacks": {
+            "launch: create of Network (AWS::CloudFormation::Stack)",
+            "update: update of WorkerQueue (AWS::CloudFormation::Stack)",
+            "terminate: delete of Network (AWS::CloudFormation::Stack)",
+        },
+        "ServiceCatalogTemplateCopies": {"launch: read the template", "update: read the template"},
+        "ReleasedTemplates": {
+            "launch: read the template of nested stack Network",
+            "launch: read the template of nested stack WorkerQueue",
+            "update: read the template of nested stack WorkerQueue",
+        },
+        "ParameterValues": {
+            "launch: resolve the SSM parameter /valohai-hybrid/service-token/notification",
+            "launch: resolve the SSM parameter /valohai-hybrid/service-token/redis-secret",
+            "launch: resolve the SSM parameter /valohai-hybrid/service-token/queue-address",
+        },
+        "CustomResources": {
+            "launch: create of RedisSecret (Custom::ValohaiRedisSecret)",
+            "update: update of RedisSecret (Custom::ValohaiRedisSecret)",
+            "terminate: delete of ValohaiNotification (Custom::ValohaiNotification)",
+        },
+        "DescribeNetworkAndMachines": {
+            "launch: create of Vpc (AWS::EC2::VPC)",
+            "update: update of QueueInstance (AWS::EC2::Instance)",
+            "terminate: delete of QueueInstance (AWS::EC2::Instance)",
+        },
+        "ReadAttributesOfTheNetworkAndMachine": {
+            "launch: create of Vpc (AWS::EC2::VPC)",
+            "launch: create of QueueInstance (AWS::EC2::Instance)",
+        },
+        "DescribeTagsForFlowLogs": {"launch: create of FlowLog (AWS::EC2::FlowLog)"},
+        "CreateAndConfigureNetworkAndQueueMachine": {
+            "launch: create of Vpc (AWS::EC2::VPC)",
+            "launch: create of QueueInstance (AWS::EC2::Instance)",
+            "update: create of MaintenanceSshIngress (AWS::EC2::SecurityGroupIngress)",
+            "terminate: delete of DefaultRoute (AWS::EC2::Route)",
+        },
+        "ChangeOrRemoveOnlyValohaiTaggedResources": {
+            "update: update of QueueInstance (AWS::EC2::Instance)",
+            "terminate: delete of Vpc (AWS::EC2::VPC)",
+            "terminate: delete of QueueInstance (AWS::EC2::Instance)",
+        },
+        "FlowLogAndMultipartRoles": {
+            "launch: create of MultipartRole (AWS::IAM::Role)",
+            "launch: create of FlowLogDeliveryRole (AWS::IAM::Role)",
+            "terminate: delete of MultipartRole (AWS::IAM::Role)",
+        },
+        "GiveValohaiMasterTheDataBucket": {
+            "launch: create of ValohaiMasterBucketAccess (AWS::IAM::Policy)",
+            "terminate: delete of ValohaiMasterBucketAccess (AWS::IAM::Policy)",
+        },
+        "PassTheQueueRoleToItsMachine": {"launch: create of QueueInstance (AWS::EC2::Instance)"},
+        "PassTheFlowLogRoleToFlowLogs": {"launch: create of FlowLog (AWS::EC2::FlowLog)"},
+        "FlowLogGroups": {
+            "launch: create of FlowLogGroup (AWS::Logs::LogGroup)",
+            "terminate: delete of FlowLogGroup (AWS::Logs::LogGroup)",
+        },
+        "DescribeLogGroups": {"launch: create of FlowLogGroup (AWS::Logs::LogGroup)"},
+        "DataBucket": {
+            "launch: create of DataBucket (AWS::S3::Bucket)",
+            "launch: create of DataBucketPolicy (AWS::S3::BucketPolicy)",
+        },
+        "SetupTokenSecrets": {"launch: create of SetupTokenSecret (AWS::SecretsManager::Secret)"},
+    },
+    "launch-iam-product": {
+        "ServiceCatalogTemplateCopies": {"launch: read the template"},
+        "ValohaiRoles": {
+            "launch: create of ValohaiMasterRole (AWS::IAM::Role)",
+            "launch: create of ValohaiWorkerRole (AWS::IAM::Role)",
+            "launch: create of ValohaiQueueRole (AWS::IAM::Role)",
+        },
+        "ValohaiInstanceProfiles": {
+            "launch: create of ValohaiWorkerInstanceProfile (AWS::IAM::InstanceProfile)",
+            "launch: create of ValohaiQueueInstanceProfile (AWS::IAM::InstanceProfile)",
+        },
+        "PutMachineRolesIntoTheirProfiles": {
+            "launch: create of ValohaiWorkerInstanceProfile (AWS::IAM::InstanceProfile)",
+            "launch: create of ValohaiQueueInstanceProfile (AWS::IAM::InstanceProfile)",
+        },
+    },
+}
+#: Statements only Service Catalog's own calls with the launch role need (CreateStack,
+#: DescribeStacks, GetTemplateSummary... of the product's root stack, `SERVICE_CATALOG_LAUNCH`
+#: in launch_permissions.py, from AWS's launch-constraint guide): the local Service Catalog
+#: makes those calls as the account, so no recorded operation needs them.
+SERVICE_CATALOG_ONLY = {
+    "launch-workers-product": {"ReadTemplates"},
+    "launch-iam-product": {"LaunchedStacks", "ReadTemplates"},
+}
+_ACTION = re.compile(r"is not authorized to perform: (\S+)")
+
+
+def _recorded_workers_life(
+    aws: Aws, products: Products, running: Running, recorded: dict[str, list[dict[str, Any]]]
+) -> Operations:
+    """The Workers setup's launch (recorded when it was made), an update that creates, updates
+    and invokes (maintenance SSH opened, a new machine size, a new recovery window), and its
+    termination."""
+    local = aws.local
+    workers = operations(recorded[running.setup.name], "launch")
+    parameters = running.setup.parameters
+    local.control_delete("accesses")
+    running.setup = products.update(
+        running.setup,
+        MaintenanceSshCidr=MAINTENANCE_SSH,
+        QueueInstanceType="t3.xlarge"
+        if parameters.get("QueueInstanceType") != "t3.xlarge"
+        else "t3.large",
+        RedisSecretRecoveryWindowInDays="30"
+        if parameters.get("RedisSecretRecoveryWindowInDays") != "30"
+        else "7",
+    )
+    workers |= operations(stack_accesses(local, running.setup.name), "update")
+    local.control_delete("accesses")
+    products.delete(running.setup)
+    workers |= operations(stack_accesses(local, running.setup.name), "terminate")
+    return workers
+
+
+def test_each_statement_of_each_launch_role_is_needed_for_what_it_says(
+    aws: Aws,
+    products: Products,
+    running: Running,
+    iam_setup: Setup,
+    platform: Published,
+    recorded: dict[str, list[dict[str, Any]]],
+) -> None:
+    """Each statement removed in turn, the recorded launch, update and termination judged
+    again: every statement is needed by the operations it names (and fails them with an
+    action of its own), or only by Service Catalog's own calls."""
+    lives = {
+        "launch-workers-product": (
+            WORKERS,
+            _recorded_workers_life(aws, products, running, recorded),
+        ),
+        # The package's IAM launch (terminated when the package ends).
+        "launch-iam-product": (IAM, operations(recorded[iam_setup.name], "launch")),
+    }
+    iam = aws("iam")
+    for policy, (product, recorded_ops) in lives.items():
+        role = platform.outputs[product.launch_role_output].rsplit("/", 1)[1]
+        statements = iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"][
+            "Statement"
+        ]
+        assert denied(aws.local, recorded_ops) == {}, "the role as published allows it all"
+
+        needs = statement_needs(aws.local, role, policy, recorded_ops)
+
+        evidence = f"{policy}:\n{table(needs)}"
+        print(evidence)  # the table, for a run with -s
+        expected = NEEDED_FOR[policy]
+        assert set(needs) == set(expected) | SERVICE_CATALOG_ONLY[policy], evidence
+        for sid, failing in needs.items():
+            if sid in SERVICE_CATALOG_ONLY[policy]:
+                assert failing == {}, evidence
+                assert actions_of(statements, sid) <= SERVICE_CATALOG_LAUNCH, sid
+                continue
+            assert expected[sid] <= set(failing), f"{sid}\n{evidence}"
+            refused = {_ACTION.search(message)[1] for message in failing.values()}  # type: ignore[index]
+            assert refused <= actions_of(statements, sid), f"{sid}: {refused}"
+
+
+def test_a_launch_without_a_statement_fails_where_the_replay_said(
+    aws: Aws,
+    products: Products,
+    running: Running,
+    platform: Published,
+    recorded: dict[str, list[dict[str, Any]]],
+) -> None:
+    """The replay predicts a real launch: without SetupTokenSecrets, a launch fails at the
+    operation and action the replay of the recorded launch names, and rolls back."""
+    iam = aws("iam")
+    role = platform.outputs[WORKERS.launch_role_output].rsplit("/", 1)[1]
+    policy = "launch-workers-product"
+    launch = operations(recorded[running.setup.name], "launch")
+    with inline_policy(iam, role, policy) as document:
+        iam.put_role_policy(
+            RoleName=role,
+            PolicyName=policy,
+            PolicyDocument=json.dumps(without(document, "SetupTokenSecrets")),
+        )
+        predicted = denied(aws.local, launch)
+        outcome = products.wait(products.launch(products.parameters()))
+    assert outcome.stack_id, outcome
+    events = aws("cloudformation").describe_stack_events(StackName=outcome.stack_id)["StackEvents"]
+    refused = [
+        e
+        for e in events
+        if e["ResourceStatus"] == "CREATE_FAILED"
+        and "AccessDenied" in e.get("ResourceStatusReason", "")
+    ]
+
+    assert predicted.keys() == {"launch: create of SetupTokenSecret (AWS::SecretsManager::Secret)"}
+    assert outcome.status == "FAILED"
+    assert aws.wait(outcome.stack_id)["StackStatus"] == "ROLLBACK_COMPLETE"
+    [first] = refused
+    assert first["LogicalResourceId"] == "SetupTokenSecret"
+    [message] = predicted.values()
+    assert _ACTION.search(first["ResourceStatusReason"])[1] == _ACTION.search(message)[1]  # type: ignore[index]

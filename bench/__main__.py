@@ -16,7 +16,17 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import cold_init, cost, demo, lifecycle, package_size, scale, summary
+from bench import (
+    cold_init,
+    cost,
+    demo,
+    iam_enforcement,
+    iam_engine,
+    lifecycle,
+    package_size,
+    scale,
+    summary,
+)
 from bench.lifecycle import BenchmarkFailure
 from bench.local_platform import LocalPlatform, local_platform
 from bench.machine import say
@@ -25,6 +35,9 @@ STANDALONE: dict[str, Callable[[], int]] = {
     "package_size": package_size.main,
     "cold_init": cold_init.main,
     "cost": lambda: cost.main([]),
+    "iam_engine": iam_engine.main,
+    # Starts servers of its own: the first launch after a start is one of its figures.
+    "iam_enforcement": iam_enforcement.main,
 }
 #: Benchmarks that share one local AWS with the platform published on it.
 ON_LOCAL_PLATFORM: dict[str, Callable[[LocalPlatform], None]] = {

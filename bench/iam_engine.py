@@ -1,10 +1,10 @@
 """The local AWS's IAM engine: start time and per-decision latency (cold, warm, cached, batched),
 and what enforcement adds to a request an IAM user signs, on a running local AWS.
 
-    python -m bench.iam_engine        prints one JSON object of figures (milliseconds)
+    python -m bench iam_engine        (part of `make bench`)
 
-Not yet part of `make bench`: it measures the engine alone, before authorization is wired into
-the server (issue 12's launch-level measures come with that).
+Writes bench/results/iam_engine.json (milliseconds); `bench.iam_enforcement` measures what
+enforcement costs whole launches.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from typing import Any
 
 from localaws.harness import isolate_environment, running_local_aws, unique
 from localaws.iam.engine import Policy, PolicyEngine, Request
+
+from bench.machine import context, say, write
 
 ACCOUNT = "111122223333"
 USER = f"arn:aws:iam::{ACCOUNT}:user/bench"
@@ -100,6 +102,8 @@ def server_figures() -> dict[str, Any]:
 
 
 def main() -> int:
+    started = context()
+    say("iam_engine: the policy engine alone, then S3 reads signed by an IAM user")
     engine = PolicyEngine()
     try:
         start = _timed(engine._running)  # the process, up to its ready line
@@ -134,7 +138,13 @@ def main() -> int:
         "stats": vars(engine.stats),
         **server_figures(),
     }
-    print(json.dumps(figures, indent=2))
+    write("iam_engine", figures, started)
+    say(
+        f"  engine start {figures['engine_start_ms']:.0f} ms, uncached decision "
+        f"{figures['uncached_decision_median_ms']:.2f} ms, cached "
+        f"{figures['cached_decision_median_ms']:.3f} ms, batch of 20 "
+        f"{figures['batch_of_20_uncached_median_ms']:.1f} ms"
+    )
     return 0
 
 

@@ -248,6 +248,65 @@ def _scale(results: dict[str, Any]) -> tuple[list[str], list[str]]:
     return rows, detail
 
 
+def _iam(
+    enforcement: dict[str, Any] | None, engine: dict[str, Any] | None
+) -> tuple[list[str], list[str]]:
+    rows: list[str] = []
+    detail: list[str] = []
+    if enforcement is not None:
+        warm = enforcement["warm_launch_median_seconds"]
+        ratio, target = enforcement["warm_ratio"], enforcement["target_ratio"]
+        first = enforcement["first_workers_launch_seconds"]
+        iam_first = enforcement["first_iam_launch_seconds"]
+        decisions = enforcement["decisions_per_warm_launch"]["median"]
+        rows.append(
+            f"| 7 | Warm Workers launch, IAM enforced vs not (same server, alternating) | "
+            f"{warm['on']:.3f} s vs {warm['off']:.3f} s ({ratio:.2f} x) | <= {target:g} x | "
+            f"{_met(ratio <= target)} |"
+        )
+        detail += [
+            "### 7. IAM enforcement's cost on a launch",
+            "",
+            f"Measured {_machine(enforcement)}.",
+            "",
+            f"- Warm Workers launch: {warm['off']:.3f} s off, {warm['on']:.3f} s on "
+            f"(medians of each server's median, {ratio:.2f} x).",
+            "- First launches after the server starts (one of each per mode, so noisy): the "
+            f"IAM product {iam_first['off']:.2f} s off, {iam_first['on']:.2f} s on (on, the "
+            "engine starts in it); then the first Workers launch "
+            f"{first['off']:.2f} s off, {first['on']:.2f} s on (the functions start cold in "
+            "both; on, every decision is new to the cache).",
+            f"- Authorization decisions per warm launch: {decisions:.0f} (each resource "
+            "operation's handler permissions, template reads, parameter reads; "
+            f"{enforcement['decisions_per_warm_launch_and_termination']['median']:.0f} with "
+            "its termination); reaching the engine (not cached): "
+            f"{enforcement['servers']['on']['engine_per_warm_launch']['misses']:.0f} in "
+            f"{enforcement['servers']['on']['engine_per_warm_launch']['round_trips']:.0f} "
+            "round trips.",
+        ]
+    if engine is not None:
+        rows.append(
+            f"| 8 | IAM engine: uncached / cached decision, batch of 20 | "
+            f"{engine['uncached_decision_median_ms']:.2f} / "
+            f"{engine['cached_decision_median_ms']:.3f} / "
+            f"{engine['batch_of_20_uncached_median_ms']:.1f} ms | - | - |"
+        )
+        detail += [
+            *([""] if detail else []),
+            "### 8. The IAM engine alone (milliseconds)",
+            "",
+            f"Measured {_machine(engine)}. Start {engine['engine_start_ms']:.0f}, first decision "
+            f"{engine['first_decision_ms']:.0f}, uncached median "
+            f"{engine['uncached_decision_median_ms']:.2f} (p95 "
+            f"{engine['uncached_decision_p95_ms']:.2f}), cached "
+            f"{engine['cached_decision_median_ms']:.3f}. An IAM user's S3 GetObject on a running "
+            f"server: {engine['server_get_object_same_key_ms']['off']:.1f} off, "
+            f"{engine['server_get_object_same_key_ms']['on']:.1f} on (cached), "
+            f"{engine['server_get_object_new_key_ms']['on']:.1f} on with a new key each time.",
+        ]
+    return rows, detail
+
+
 def render() -> str:
     rows: list[str] = []
     details: list[str] = []
@@ -279,6 +338,9 @@ def render() -> str:
             f"([by component](cost.json), {cost['region']}) | ${ours:.2f} vs ${original:.2f} "
             f"({(ours / original - 1) * 100:+.0f} %) | - | - |"
         )
+    row, detail = _iam(_load("iam_enforcement"), _load("iam_engine"))
+    rows += row
+    details += [*detail, ""] if detail else []
     return (
         "\n".join(
             [

@@ -516,6 +516,8 @@ def _recorded_workers_life(
     local = aws.local
     workers = operations(recorded[running.setup.name], "launch")
     parameters = running.setup.parameters
+    # Cleared so that only this update's are there after it (launches keep theirs in
+    # `recorded` as they complete; no test reads another's accesses later).
     local.control_delete("accesses")
     running.setup = products.update(
         running.setup,

@@ -114,7 +114,12 @@ def resolve_caller(account_id: str, partition: str, access_key_id: str) -> Calle
     iam = iam_backends[account_id][partition]
     assumed = sts_backends[account_id][partition].get_assumed_role_from_access_key(access_key_id)
     if assumed is not None:
-        role = iam.get_role_by_arn(assumed.role_arn)
+        try:
+            role = iam.get_role_by_arn(assumed.role_arn)
+        except IAMNotFoundException:
+            # A session of a role that is gone (or never existed: moto's AssumeRole does not
+            # check) has no policy left to allow anything.
+            return Caller(assumed.arn, assumed.role_arn, account_id, (), None)
         policies = [_inline(role.arn, name, doc) for name, doc in role.policies.items()]
         policies += [_managed(p) for p in role.managed_policies.values()]
         return Caller(
@@ -411,11 +416,11 @@ def _authorize_normal(response: Any, resource: str = "*") -> None:
     action = response._get_action()
     if service == "sts" and action == "GetCallerIdentity":
         return  # no permission needed, even with an explicit deny (STS API reference)
-    caller = _caller_of(response)
-    if caller is None:
-        return
     targets = _targets(response, service, action)
     if targets is None:
+        return
+    caller = _caller_of(response)
+    if caller is None:
         return
     iam_action = f"{service}:{action}"
     requests = list(_checks(caller, _ALIASES.get(iam_action, iam_action), response.region, targets))

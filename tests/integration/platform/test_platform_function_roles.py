@@ -44,6 +44,8 @@ def test_the_redelivery_consumer_needs_its_queue_statement(
         **original,
         "Statement": [s for s in statements if s.get("Sid") != "ConsumeTheRedeliveryQueue"],
     }
+    enforcing = local_aws.control("iam-enforcement")["enforce"]
+    local_aws.control("iam-enforcement", {"enforce": True})  # even in a run with it off
     iam.put_role_policy(RoleName=role, PolicyName="redelivery", PolicyDocument=json.dumps(trimmed))
     try:
         with pytest.raises(ClientError) as refused:
@@ -54,6 +56,7 @@ def test_the_redelivery_consumer_needs_its_queue_statement(
         iam.put_role_policy(
             RoleName=role, PolicyName="redelivery", PolicyDocument=json.dumps(original)
         )
+        local_aws.control("iam-enforcement", {"enforce": enforcing})
     assert refused.value.response["Error"] == {
         "Code": "InvalidParameterValueException",
         "Message": "The provided execution role does not have permissions to call "

@@ -23,6 +23,15 @@ def _physical_id(local_aws: LocalAwsHandle, platform: Published, logical_id: str
     return str(detail["PhysicalResourceId"])
 
 
+def _second_consumer(lambda_: Any, queue_arn: str) -> None:
+    """Map the consumer to its queue once more; deleted at once if that was not refused (a
+    second consumer of the queue would disturb the other tests)."""
+    mapping = lambda_.create_event_source_mapping(
+        EventSourceArn=queue_arn, FunctionName=REDELIVERY_FUNCTION
+    )
+    lambda_.delete_event_source_mapping(UUID=mapping["UUID"])
+
+
 def test_the_redelivery_consumer_needs_its_queue_statement(
     local_aws: LocalAwsHandle, platform: Published
 ) -> None:
@@ -30,6 +39,7 @@ def test_the_redelivery_consumer_needs_its_queue_statement(
     the event source mapping is refused ("Using Lambda with Amazon SQS" lists the three
     actions the role needs)."""
     iam = local_aws.client("iam", REGION)
+    lambda_ = local_aws.client("lambda", REGION)
     role = _physical_id(local_aws, platform, "RedeliveryRole")
     queue_url = _physical_id(local_aws, platform, "RedeliveryQueue")
     queue_arn = local_aws.client("sqs", REGION).get_queue_attributes(
@@ -49,9 +59,7 @@ def test_the_redelivery_consumer_needs_its_queue_statement(
     iam.put_role_policy(RoleName=role, PolicyName="redelivery", PolicyDocument=json.dumps(trimmed))
     try:
         with pytest.raises(ClientError) as refused:
-            local_aws.client("lambda", REGION).create_event_source_mapping(
-                EventSourceArn=queue_arn, FunctionName=REDELIVERY_FUNCTION
-            )
+            _second_consumer(lambda_, queue_arn)
     finally:
         iam.put_role_policy(
             RoleName=role, PolicyName="redelivery", PolicyDocument=json.dumps(original)

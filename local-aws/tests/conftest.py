@@ -57,6 +57,23 @@ def provider_arn(local_aws: LocalAwsHandle) -> str:
             }
         ),
     )["Role"]["Arn"]
+    # It runs as this role (IAM is enforced): it records its invocations and nothing more.
+    iam.put_role_policy(
+        RoleName=role.rsplit("/", 1)[1],
+        PolicyName="record-invocations",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "ssm:PutParameter",
+                        "Resource": "arn:aws:ssm:*:*:parameter/invocations/*",
+                    }
+                ],
+            }
+        ),
+    )
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.write(FIXTURES / "provider.py", "provider.py")

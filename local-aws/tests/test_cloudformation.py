@@ -110,9 +110,19 @@ def test_a_stack_role_reads_the_nested_templates(
     """With a RoleARN, CloudFormation reads each nested template from its own URL as that
     role: the local AWS records the read for its authorizer (served at /_localaws/accesses)."""
     child = upload(CHILD)
-    role = local_aws.client("iam").create_role(
-        RoleName=unique("nested-role"), AssumeRolePolicyDocument="{}"
-    )["Role"]
+    iam = local_aws.client("iam")
+    role = iam.create_role(RoleName=unique("nested-role"), AssumeRolePolicyDocument="{}")["Role"]
+    # Allowed everything: this test is about what is recorded, not what is refused.
+    iam.put_role_policy(
+        RoleName=role["RoleName"],
+        PolicyName="everything",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+            }
+        ),
+    )
     name = unique("nested-role")
     template = f"""
 Resources:
@@ -581,7 +591,12 @@ def test_ssm_typed_parameters_are_read_with_the_stack_roles_rights(
                 "Statement": [
                     {
                         "Effect": "Allow",
-                        "Action": ["ssm:GetParameters", "ssm:PutParameter", "ssm:DeleteParameter"],
+                        "Action": [
+                            "ssm:GetParameters",
+                            "ssm:PutParameter",
+                            "ssm:DeleteParameter",
+                            "ssm:AddTagsToResource",
+                        ],
                         "Resource": "*",
                     },
                     {

@@ -109,8 +109,8 @@ class EndUser:
     """An IAM user of the customer's account with its own access key.
 
     What it may launch is decided by the portfolio's principal associations, which the local
-    Service Catalog enforces (it evaluates no IAM policies, so AWSServiceCatalogEndUserFullAccess,
-    which such a user also needs on AWS, is left out).
+    Service Catalog enforces; like every `Customer` it holds AWSServiceCatalogEndUserFullAccess,
+    which such a user needs on AWS.
     """
 
     def __init__(self, local_aws: LocalAwsHandle) -> None:

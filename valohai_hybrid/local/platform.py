@@ -28,6 +28,8 @@ from valohai_hybrid.publish import Published, PublishOptions, publish
 
 DEFAULT_REGION = "eu-west-1"
 _POINTING = ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION")
+#: The AWS managed policy a portfolio's end user needs (README, "Launching").
+END_USER_POLICY = "AWSServiceCatalogEndUserFullAccess"
 
 
 @dataclass
@@ -42,8 +44,10 @@ class Customer:
 
     @classmethod
     def create(cls, aws: LocalAwsHandle, prefix: str, region: str = DEFAULT_REGION) -> Customer:
-        """A new user named `prefix` and a suffix of its own."""
-        arn, session = aws.iam_user(prefix, region)
+        """A new user named `prefix` and a suffix of its own, with what AWS's documentation
+        gives a portfolio's end user (AWSServiceCatalogEndUserFullAccess: reading the launched
+        stacks, which `update` does, among others)."""
+        arn, session = aws.iam_user(prefix, region, aws_policies=(END_USER_POLICY,))
         return cls(arn, session, aws.endpoint_url)
 
     @classmethod

@@ -171,7 +171,7 @@ class LocalAws:
         host: str = "127.0.0.1",
         port: int = 0,
         stabilize: Mapping[str, float] | None = None,
-        enforce_iam: bool = False,
+        enforce_iam: bool = True,
     ) -> None:
         self.enforce_iam = enforce_iam
         self.state_dir = state_dir
@@ -276,11 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--enforce-iam",
-        action="store_true",
-        default=os.environ.get(ENFORCE_IAM_VARIABLE) == "1",
-        help="authorize requests signed by IAM users and assumed roles with the IAM policy "
-        f"engine (S3, Secrets Manager, SQS, SSM, STS AssumeRole so far; default: off, or on "
-        f"when {ENFORCE_IAM_VARIABLE}=1, which lets a whole test run try enforcement)",
+        action=argparse.BooleanOptionalAction,
+        default=os.environ.get(ENFORCE_IAM_VARIABLE, "1") != "0",
+        help="authorize requests signed by IAM users and assumed roles (Lambda functions act "
+        "as their execution roles) with the IAM policy engine (default: on; "
+        f"--no-enforce-iam or {ENFORCE_IAM_VARIABLE}=0 turns it off, for speed comparisons "
+        "only: nothing is then refused)",
     )
     args = parser.parse_args(argv)
     if args.host not in devtls.LOCAL_HOSTS:

@@ -7,9 +7,14 @@ policy and the request context), and asks the engine (`engine.py`). Keys that be
 user and no assumed role are the account's administrator credentials (the "testing" keys) and
 are not checked, as before.
 
-Services authorized so far: S3, Secrets Manager, SQS and SSM. Requests to other services pass
-unchecked: their resources are not named yet, and a guess would deny what AWS allows.
-Enforcement is off unless the server starts with `--enforce-iam`.
+Services authorized so far: S3, Secrets Manager, SQS, SSM, sts:AssumeRole, and CloudFormation's
+reads by stack (DescribeStacks with a StackName, DescribeStackResource(s), DescribeStackEvents).
+Requests to other services pass unchecked: their resources are not named here yet, and a guess
+would deny what AWS allows. Among them: CloudWatch Logs (Lambda's own writes of a function's
+logs are not judged either: which log-group or log-stream ARN AWS evaluates for
+CreateLogStream is not pinned by a test here), EventBridge, Lambda's API, KMS, IAM,
+CloudFormation's other operations and DescribeStacks without a stack.
+Enforcement is on unless the server starts with `--no-enforce-iam` (or LOCALAWS_ENFORCE_IAM=0).
 """
 
 from __future__ import annotations
@@ -109,7 +114,12 @@ def resolve_caller(account_id: str, partition: str, access_key_id: str) -> Calle
     iam = iam_backends[account_id][partition]
     assumed = sts_backends[account_id][partition].get_assumed_role_from_access_key(access_key_id)
     if assumed is not None:
-        role = iam.get_role_by_arn(assumed.role_arn)
+        try:
+            role = iam.get_role_by_arn(assumed.role_arn)
+        except IAMNotFoundException:
+            # A session of a role that is gone (or never existed: moto's AssumeRole does not
+            # check) has no policy left to allow anything.
+            return Caller(assumed.arn, assumed.role_arn, account_id, (), None)
         policies = [_inline(role.arn, name, doc) for name, doc in role.policies.items()]
         policies += [_managed(p) for p in role.managed_policies.values()]
         return Caller(
@@ -264,8 +274,39 @@ def _role_targets(response: Any, partition: str) -> list[Target]:
     return [Target(role_arn, owner, trust, context)]
 
 
+# CloudFormation's reads by stack (Service Authorization Reference, "Actions defined by AWS
+# CloudFormation": resource type `stack`), which custom-resource functions make to confirm a
+# request's origin and to report a stack's status.
+_STACK_READS = frozenset(
+    {"DescribeStacks", "DescribeStackResource", "DescribeStackResources", "DescribeStackEvents"}
+)
+
+
+def _stack_read_targets(response: Any, action: str) -> list[Target] | None:
+    """The stack a read by stack acts on, as `arn:...:stack/NAME/ID` (an unknown name as
+    `stack/NAME/*`, the resource AWS's denials name); None (unchecked) for other operations
+    and for DescribeStacks without a stack, whose resource this module does not name."""
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.models import cloudformation_backends
+
+    name = response._get_param("StackName") if action in _STACK_READS else None
+    if not name:
+        return None
+    account, region = response.current_account, response.region
+    if name.startswith("arn:"):
+        return [Target(name, name.split(":")[4])]
+    backend = cloudformation_backends[account][region]
+    try:
+        arn = backend.get_stack(name).stack_id
+    except ValidationError:  # no such stack: the operation itself reports it, if allowed
+        arn = f"arn:{get_partition(region)}:cloudformation:{region}:{account}:stack/{name}/*"
+    return [Target(arn, account)]
+
+
 def _targets(response: Any, service: str, action: str) -> list[Target] | None:
     """The resources of a request to a service authorized here; None for other services."""
+    if service == "cloudformation":
+        return _stack_read_targets(response, action)
     if service == "secretsmanager":
         return _secret_targets(response, action)
     if service == "sqs":
@@ -301,7 +342,8 @@ def _checks(caller: Caller, action: str, region: str, targets: list[Target]) -> 
 
 
 class QueryAccessDenied(AccessDeniedError):
-    """The query-protocol services' denial (STS): HTTP 403, AccessDenied, AWS's message."""
+    """The query-protocol services' denial (STS, CloudFormation): HTTP 403, AccessDenied,
+    AWS's message."""
 
     def __init__(self, message: str) -> None:
         # moto's AccessDeniedError writes its own shorter message: set ours through its base.
@@ -374,18 +416,18 @@ def _authorize_normal(response: Any, resource: str = "*") -> None:
     action = response._get_action()
     if service == "sts" and action == "GetCallerIdentity":
         return  # no permission needed, even with an explicit deny (STS API reference)
-    caller = _caller_of(response)
-    if caller is None:
-        return
     targets = _targets(response, service, action)
     if targets is None:
+        return
+    caller = _caller_of(response)
+    if caller is None:
         return
     iam_action = f"{service}:{action}"
     requests = list(_checks(caller, _ALIASES.get(iam_action, iam_action), response.region, targets))
     denied = _first_denial(requests)
     if denied is not None:
         request, decision = denied
-        if service == "sts":
+        if service in ("sts", "cloudformation"):  # query protocol: 403 AccessDenied
             raise QueryAccessDenied(decision.message(request))
         if service == "sqs":
             # moto answers an authorization error with the response's own headers.
@@ -436,8 +478,11 @@ def _principal(principal_arn: str, partition: str) -> Caller | None:
 
 
 def _resource_policy(request: access.Access, partition: str) -> Policy | None:
-    """The policy of the resource an access reaches: a bucket's, for S3 (the one kind of
-    resource the local AWS reads on a principal's behalf in another account)."""
+    """The policy of the resource an access reaches: a bucket's, for S3 (the local AWS reads
+    templates on a principal's behalf in another account); a queue's, for SQS (Lambda polls
+    and dead-letters as a function's execution role)."""
+    if request.action.startswith("sqs:"):
+        return _queue_policy(request.resource_arn)
     if not request.action.startswith("s3:") or not request.resource_arn.startswith("arn:"):
         return None
     from moto.s3.models import s3_backends
@@ -445,6 +490,15 @@ def _resource_policy(request: access.Access, partition: str) -> Policy | None:
     bucket_name = request.resource_arn.split(":", 5)[5].split("/", 1)[0]
     bucket = s3_backends[request.resource_account][partition].buckets.get(bucket_name)
     return Policy("bucket policy", bucket.policy.decode()) if bucket and bucket.policy else None
+
+
+def _queue_policy(queue_arn: str) -> Policy | None:
+    """The queue policy of an SQS queue named by ARN (None if it has none, or is gone)."""
+    from moto.sqs.models import sqs_backends
+
+    _, _, _, region, account, name = queue_arn.split(":", 5)
+    queue = sqs_backends[account][region].queues.get(name)
+    return Policy("queue policy", queue.policy) if queue is not None and queue.policy else None
 
 
 def judge_accesses(accesses: Sequence[access.Access]) -> str | None:

@@ -67,6 +67,19 @@ class FunctionNotRunnable(LambdaClientError):
         super().__init__("InvalidRuntimeException", message)
 
 
+class RoleNotAssumable(LambdaClientError):
+    """The function's execution role does not exist or does not trust Lambda: CreateFunction,
+    UpdateFunctionConfiguration (Lambda API Reference) and, here, an invocation refuse it."""
+
+    code = 400
+
+    def __init__(self) -> None:
+        super().__init__(
+            "InvalidParameterValueException",
+            "The role defined for the function cannot be assumed by Lambda.",
+        )
+
+
 class Throttled(LambdaClientError):
     """A synchronous invocation while the function's reserved concurrency is all in use."""
 

@@ -34,6 +34,8 @@ from moto.awslambda.models import LambdaFunction
 from moto.awslambda.utils import get_backend
 
 from localaws.config import get_config
+from localaws.iam import execution_roles
+from localaws.iam.authorization import enforcing
 
 from .common import (
     _IDLE_EXIT_GRACE_SECONDS,
@@ -44,10 +46,12 @@ from .common import (
     RUNTIME_DISTRIBUTIONS,
     SLOT_RECHECK_SECONDS,
     FunctionNotRunnable,
+    RoleNotAssumable,
     Throttled,
     _now_ms,
     _stopping,
 )
+from .roles import check_role
 
 _LOG = logging.getLogger(__name__)
 
@@ -73,6 +77,9 @@ class _Environment:
     dead_letter_arn: str | None = field(compare=False)
     #: ReservedConcurrentExecutions, None when the function has none.
     reserved_concurrency: int | None = field(compare=False)
+    #: The execution role whose session the environment runs as; None while IAM enforcement
+    #: is off (the administrator's keys, judged by nothing).
+    role_arn: str | None = None
 
     @classmethod
     def of(cls, fn: LambdaFunction) -> _Environment:
@@ -143,6 +150,8 @@ class _Environment:
                 "TZ": ":UTC",
             }
         )
+        role_arn = fn.role if enforcing() else None
+        check_role(role_arn)
         invoke_configs = [c.config for c in fn.event_invoke_config]
         retries = int(invoke_configs[0].get("MaximumRetryAttempts", 2)) if invoke_configs else 2
         return cls(
@@ -164,7 +173,22 @@ class _Environment:
             reserved_concurrency=(
                 None if fn.reserved_concurrency in (None, "") else int(fn.reserved_concurrency)
             ),
+            role_arn=role_arn,
         )
+
+    def credentials(self) -> dict[str, str]:
+        """The keys a new execution environment gets: a session of the execution role that
+        Lambda starts for it, named after the function, when IAM is enforced."""
+        if self.role_arn is None:
+            return {}
+        session = execution_roles.assume(self.role_arn, self.function_name, self.region)
+        if session is None:  # the trust policy changed since the invocation was accepted
+            raise RoleNotAssumable()
+        return {
+            "AWS_ACCESS_KEY_ID": session.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": session.secret_access_key,
+            "AWS_SESSION_TOKEN": session.session_token,
+        }
 
 
 @functools.cache
@@ -330,7 +354,11 @@ class _Worker:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             cwd=environment.task_root,
-            env=dict(environment.variables, AWS_LAMBDA_LOG_STREAM_NAME=self.log_stream),
+            env=dict(
+                environment.variables,
+                AWS_LAMBDA_LOG_STREAM_NAME=self.log_stream,
+                **environment.credentials(),
+            ),
             start_new_session=True,  # a process group of its own: a timeout kills its children
         )
         threading.Thread(target=self._read, name="lambda-output", daemon=True).start()

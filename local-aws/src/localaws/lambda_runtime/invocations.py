@@ -20,6 +20,7 @@ from moto.sqs.models import sqs_backends
 
 from localaws.locking import BACKEND_LOCK, unlocked
 
+from . import roles
 from .common import (
     ASYNC_RETRY_DELAYS,
     INIT_TIMEOUT_SECONDS,
@@ -221,9 +222,19 @@ def _run_async(environment: _Environment, event: Any, request_id: str) -> None:
             environment.retry_attempts + 1,
             result.payload.decode(errors="replace"),
         )
-        if environment.dead_letter_arn:
+        target = environment.dead_letter_arn
+        if target:
             with BACKEND_LOCK:
-                _dead_letter(environment.dead_letter_arn, event, request_id, result)
+                refused = environment.role_arn and roles.denial(
+                    environment.role_arn,
+                    environment.function_name,
+                    "sns:Publish" if target.split(":")[2] == "sns" else "sqs:SendMessage",
+                    target,
+                )
+                if refused:  # Lambda drops the event (the DeadLetterErrors metric counts it)
+                    _LOG.warning("Event %s not dead-lettered: %s", request_id, refused)
+                else:
+                    _dead_letter(target, event, request_id, result)
     except Exception:
         _LOG.exception(
             "Asynchronous invocation %s of %s broke", request_id, environment.function_arn

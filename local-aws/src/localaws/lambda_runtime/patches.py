@@ -21,6 +21,7 @@ from moto.events.utils import EventTemplateParser
 from moto.s3 import notifications as s3_notifications
 from moto.sqs.models import sqs_backends
 
+from . import roles
 from .common import _KEPT_SETTINGS, _SETTINGS, DEFAULT_KEEP_WARM_SECONDS, InvocationType, _stopping
 from .environments import _pool
 from .invocations import invoke
@@ -47,6 +48,7 @@ def install(*, keep_warm_seconds: float = DEFAULT_KEEP_WARM_SECONDS) -> None:
     _patch(LambdaFunction, "invoke", _method(_invoke_method))
     _patch(LambdaFunction, "__init__", _method(_init_method))
     _patch(LambdaFunction, "update_configuration", _method(_update_configuration_method))
+    _patch(LambdaBackend, "create_function", _method(_create_function_method))
     _patch(LambdaFunction, "get_configuration", _method(_get_configuration_method))
     _patch(
         LambdaBackend, "create_event_source_mapping", _method(_create_event_source_mapping_method)
@@ -134,9 +136,18 @@ def _init_method(
     setattr(self, _SETTINGS, {key: spec[key] for key in _KEPT_SETTINGS if spec.get(key)})
 
 
+def _create_function_method(
+    self: LambdaBackend, original: Callable[..., Any], spec: dict[str, Any]
+) -> LambdaFunction:
+    roles.check_role(spec.get("Role"))
+    return original(self, spec)  # type: ignore[no-any-return]
+
+
 def _update_configuration_method(
     self: LambdaFunction, original: Callable[..., Any], updates: dict[str, Any]
 ) -> dict[str, Any]:
+    if "Role" in updates:
+        roles.check_role(updates["Role"])
     settings = getattr(self, _SETTINGS, {})
     settings.update({key: updates[key] for key in _KEPT_SETTINGS if key in updates})
     setattr(self, _SETTINGS, settings)
@@ -154,7 +165,12 @@ def _get_configuration_method(
 def _create_event_source_mapping_method(
     self: LambdaBackend, original: Callable[..., Any], spec: dict[str, Any]
 ) -> EventSourceMapping:
-    """SQS sources are polled as Lambda does, instead of moto's call inside SendMessage."""
+    """SQS sources are polled as Lambda does (as the function's execution role, which must be
+    allowed to poll), instead of moto's call inside SendMessage."""
+    source_arn = str(spec.get("EventSourceArn") or "")
+    if source_arn.split(":")[2:3] == ["sqs"] and spec.get("FunctionName"):
+        fn = self.get_function(spec["FunctionName"])
+        roles.check_sqs_poller(fn.role, fn.function_name, source_arn)
     mapping: EventSourceMapping = original(self, spec)
     _, _, service, region, account, name = mapping.event_source_arn.split(":")
     if service == "sqs":

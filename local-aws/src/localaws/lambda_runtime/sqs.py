@@ -16,6 +16,7 @@ from moto.sqs.models import sqs_backends
 
 from localaws.locking import BACKEND_LOCK
 
+from . import roles
 from .common import SQS_POLL_SECONDS, _stopping
 from .environments import _Environment
 from .invocations import _queued
@@ -57,6 +58,12 @@ def _deliver_sqs_batch(mapping: EventSourceMapping) -> None:
             source = sqs.get_queue(name)
         except QueueDoesNotExist:
             source = None
+        fn = get_backend(mapping.account_id, mapping.region).get_function(mapping.function_arn)
+        refused = _poll_refused(fn.role, fn.function_name, queue_arn)
+        if refused is not None:
+            # Lambda keeps the mapping and retries; the messages stay in the queue.
+            _LOG.warning("SQS event source mapping %s cannot poll: %s", mapping.uuid, refused)
+            source = None
         if source is not None:
             _release_timed_out(source)
             messages = sqs.receive_message(
@@ -65,7 +72,6 @@ def _deliver_sqs_batch(mapping: EventSourceMapping) -> None:
         else:
             messages = []
         if messages:
-            fn = get_backend(mapping.account_id, mapping.region).get_function(mapping.function_arn)
             event = {"Records": [_sqs_record(m, queue_arn, region) for m in messages]}
             environment = _Environment.of(fn)
     if not messages:
@@ -76,10 +82,23 @@ def _deliver_sqs_batch(mapping: EventSourceMapping) -> None:
         return
     failed = _batch_item_failures(mapping, result.payload, [m.id for m in messages])
     with BACKEND_LOCK:
+        refused = roles.denial(fn.role, fn.function_name, "sqs:DeleteMessage", queue_arn)
+        if refused is not None:
+            _LOG.warning("SQS event source mapping %s cannot delete: %s", mapping.uuid, refused)
+            return
         for message in messages:
             if message.id not in failed and message.receipt_handle:
                 with contextlib.suppress(ReceiptHandleIsInvalid):
                     sqs.delete_message(name, message.receipt_handle)
+
+
+def _poll_refused(role_arn: str, function_name: str, queue_arn: str) -> str | None:
+    """The denial of a poll (ReceiveMessage, GetQueueAttributes) by the execution role."""
+    for action in ("sqs:ReceiveMessage", "sqs:GetQueueAttributes"):
+        refused = roles.denial(role_arn, function_name, action, queue_arn)
+        if refused is not None:
+            return refused
+    return None
 
 
 def _release_timed_out(queue: Any) -> None:

@@ -70,7 +70,7 @@ test: install tools ## Run every test (unit, templates, local AWS, integration, 
 	status=$$?; if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; exit $$status
 
 # The tests that need no server (`-m "not localaws"`: the local AWS's pytest plugin marks every
-# test that uses it): the templates, the functions, the tooling; about a minute.
+# test that uses it): the templates, the functions, the tooling; about 150 s of CPU.
 test-fast: install tools ## Run the tests that need no server (no local AWS, no launches)
 	$(LOCAL_ENV) PATH="$(CURDIR)/$(TOOLS)/sam/bin:$$PATH" $(BIN)/python -m pytest \
 		-m "not localaws" -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)

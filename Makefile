@@ -24,7 +24,7 @@ LOCAL_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION
 	AWS_SHARED_CREDENTIALS_FILE=/dev/null SAM_CLI_TELEMETRY=0
 
 .DEFAULT_GOAL := help
-.PHONY: help install tools test lint demo bench publish clean
+.PHONY: help install tools test test-fast lint demo bench publish clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -68,6 +68,12 @@ test: install tools ## Run every test (unit, templates, local AWS, integration, 
 	$(LOCAL_ENV) PATH="$(CURDIR)/$(TOOLS)/sam/bin:$$PATH" $(BIN)/python -m pytest \
 		-n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS); \
 	status=$$?; if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; exit $$status
+
+# The tests that need no server (`-m "not localaws"`: the local AWS's pytest plugin marks every
+# test that uses it): the templates, the functions, the tooling; about 150 s of CPU.
+test-fast: install tools ## Run the tests that need no server (no local AWS, no launches)
+	$(LOCAL_ENV) PATH="$(CURDIR)/$(TOOLS)/sam/bin:$$PATH" $(BIN)/python -m pytest \
+		-m "not localaws" -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: install tools ## ruff, mypy, import contracts, sam validate, cfn-lint, checkov, shellcheck
 	$(BIN)/ruff check .

@@ -22,6 +22,7 @@ REPO = ROOT
 RULES_DIR = REPO / "valohai_hybrid" / "cfnlint_rules"
 RULE_FIXTURES = REPO / "tests" / "templates" / "fixtures" / "cfnlint_rules"
 BIN = Path(sys.executable).parent
+CHECKOV = REPO / ".tools" / "checkov" / "bin" / "checkov"
 PRODUCT_TEMPLATES = (
     "iam.yml",
     "main.yml",
@@ -59,19 +60,72 @@ def cfn_lint(*paths: Path) -> list[dict[str, Any]]:
     return findings
 
 
+def checkov(*paths: Path) -> dict[str, Any]:
+    """checkov's results (JSON) for the given templates, as `make lint` runs it."""
+    if not CHECKOV.exists():
+        raise AssertionError(f"{CHECKOV} is missing: run `make tools` (the checkov environment)")
+    result = subprocess.run(
+        [
+            str(CHECKOV),
+            *(argument for path in paths for argument in ("-f", str(path))),
+            *("--framework", "cloudformation", "--skip-download", "--output", "json"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert result.stdout, result.stderr
+    results: dict[str, Any] = json.loads(result.stdout)["results"]
+    return results
+
+
+def checkov_of(results: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The results of one template of a checkov run over several (checkov names each file
+    relative to the directory it ran in)."""
+
+    def here(file_path: str) -> bool:
+        return (REPO / file_path.lstrip("/")).resolve() == path.resolve()
+
+    return {
+        "parsing_errors": [p for p in results["parsing_errors"] if here(p)],
+        **{
+            kind: [c for c in results[kind] if here(c["file_path"])]
+            for kind in ("passed_checks", "failed_checks", "skipped_checks")
+        },
+    }
+
+
+def linted_files() -> list[Path]:
+    """What the tests lint: the product templates, and each of our rules' good and bad fixture.
+    One cfn-lint run covers them all (it judges each file on its own)."""
+    return [
+        *(CFN / name for name in PRODUCT_TEMPLATES),
+        *sorted(RULE_FIXTURES.glob("*/good.yml")),
+        *sorted(RULE_FIXTURES.glob("*/bad.yml")),
+    ]
+
+
+def findings_in(findings: list[dict[str, Any]], path: Path) -> list[dict[str, Any]]:
+    """The findings of one file of a cfn-lint run over several."""
+    return [f for f in findings if (REPO / f["Filename"]).resolve() == path.resolve()]
+
+
 def finding_resource(finding: dict[str, Any]) -> str:
     return str(finding["Location"]["Path"][1])
 
 
-def rule_fixture_findings(rule: str) -> dict[str, set[tuple[str, str]]]:
-    """(rule id, resource) pairs cfn-lint finds in a rule's good.yml and bad.yml (one run)."""
-    paths = {name: RULE_FIXTURES / rule / f"{name}.yml" for name in ("good", "bad")}
-    found: dict[str, set[tuple[str, str]]] = {name: set() for name in paths}
-    by_path = {path.resolve(): name for name, path in paths.items()}
-    for finding in cfn_lint(*paths.values()):
-        name = by_path[(REPO / finding["Filename"]).resolve()]
-        found[name].add((finding["Rule"]["Id"], finding_resource(finding)))
-    return found
+def rule_fixture_findings(
+    findings: list[dict[str, Any]], rule: str
+) -> dict[str, set[tuple[str, str]]]:
+    """(rule id, resource) pairs cfn-lint found in a rule's good.yml and bad.yml."""
+    return {
+        name: {
+            (f["Rule"]["Id"], finding_resource(f))
+            for f in findings_in(findings, RULE_FIXTURES / rule / f"{name}.yml")
+        }
+        for name in ("good", "bad")
+    }
 
 
 @cache

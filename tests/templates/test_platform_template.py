@@ -38,7 +38,6 @@ from valohai_hybrid.local.sam_translation import translated
 
 TEMPLATE = REPO / "template.yaml"
 SAM = REPO / ".tools" / "sam" / "bin" / "sam"
-CHECKOV = REPO / ".tools" / "checkov" / "bin" / "checkov"
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 MINIMUM_REASON_WORDS = 8
@@ -176,33 +175,13 @@ def test_every_cfn_lint_suppression_gives_its_reason(line: int, reason: str) -> 
     assert len(reason.split()) >= MINIMUM_REASON_WORDS, f"template.yaml:{line} has no reason"
 
 
-@pytest.fixture(scope="module")
-def checkov_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    """checkov on the source, and on the translated template (where SAM's roles and event
-    resources exist), each as `make lint` runs it."""
-    if not CHECKOV.exists():
-        pytest.fail(f"{CHECKOV} is missing: run `make tools` to create the checkov environment")
-    translated = tmp_path_factory.mktemp("translated") / "template.json"
-    translated.write_text(json.dumps(TRANSLATED))
-    results = {}
-    for name, path in (("source", TEMPLATE), ("translated", translated)):
-        result = _run(
-            [
-                str(CHECKOV),
-                *("-f", str(path), "--framework", "cloudformation"),
-                *("--skip-download", "--output", "json"),
-            ]
-        )
-        assert result.stdout, result.stderr
-        results[name] = json.loads(result.stdout)["results"]
-    return results
-
-
 @pytest.mark.parametrize("which", ["source", "translated"])
 def test_checkov_reports_no_failures(
-    checkov_results: dict[str, dict[str, Any]], which: str
+    platform_checkov: dict[str, dict[str, Any]], which: str
 ) -> None:
-    results = checkov_results[which]
+    """checkov on the source, and on the translated template (where SAM's roles and event
+    resources exist), as `make lint` runs it (one checkov run: tests/templates/conftest.py)."""
+    results = platform_checkov[which]
     assert [f"{c['check_id']} {c['resource']}" for c in results["failed_checks"]] == []
     assert results["parsing_errors"] == []
     assert len(results["passed_checks"]) > 80
@@ -216,10 +195,10 @@ def checkov_skips() -> list[tuple[str, str, str]]:
     ]
 
 
-def test_every_checkov_suppression_is_used(checkov_results: dict[str, dict[str, Any]]) -> None:
+def test_every_checkov_suppression_is_used(platform_checkov: dict[str, dict[str, Any]]) -> None:
     skipped = {
         (c["resource"].split(".")[-1], c["check_id"])
-        for c in checkov_results["translated"]["skipped_checks"]
+        for c in platform_checkov["translated"]["skipped_checks"]
     }
     assert {(name, check) for name, check, _ in checkov_skips()} == skipped
 

@@ -1,39 +1,18 @@
-"""checkov over cfn/ as `make lint` runs it, and the discipline of its suppressions."""
+"""checkov over cfn/ as `make lint` runs it, and the discipline of its suppressions (checkov runs
+once for every template: tests/templates/conftest.py)."""
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
+from pathlib import PurePosixPath
 from typing import Any
 
 import pytest
 
-from tests.support.cfn import PRODUCT_TEMPLATES, REPO, load
+from tests.support.cfn import PRODUCT_TEMPLATES, load
 from valohai_hybrid.checkout import CFN
 
-CHECKOV = REPO / ".tools" / "checkov" / "bin" / "checkov"
 MINIMUM_REASON_WORDS = 8
-
-
-@pytest.fixture(scope="module")
-def checkov_results() -> dict[str, Any]:
-    if not CHECKOV.exists():
-        pytest.fail(f"{CHECKOV} is missing: run `make tools` to create the checkov environment")
-    result = subprocess.run(
-        [
-            str(CHECKOV),
-            *("-d", str(CFN), "--framework", "cloudformation"),
-            *("--skip-download", "--output", "json"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        check=False,
-    )
-    assert result.stdout, result.stderr
-    results: dict[str, Any] = json.loads(result.stdout)["results"]
-    return results
 
 
 def checkov_skips() -> list[tuple[str, str, str, str]]:
@@ -46,22 +25,22 @@ def checkov_skips() -> list[tuple[str, str, str, str]]:
     ]
 
 
-def test_checkov_reports_no_failures(checkov_results: dict[str, Any]) -> None:
+def test_checkov_reports_no_failures(product_checkov: dict[str, Any]) -> None:
     failures = [
         f"{c['check_id']} {c['resource']} ({c['file_path']})"
-        for c in checkov_results["failed_checks"]
+        for c in product_checkov["failed_checks"]
     ]
     assert failures == []
-    assert checkov_results["parsing_errors"] == []
-    assert len(checkov_results["passed_checks"]) > 50
+    assert product_checkov["parsing_errors"] == []
+    assert len(product_checkov["passed_checks"]) > 50
 
 
 def test_every_suppression_is_in_resource_metadata_and_used(
-    checkov_results: dict[str, Any],
+    product_checkov: dict[str, Any],
 ) -> None:
     skipped = {
-        (c["file_path"].lstrip("/"), c["resource"].split(".")[-1], c["check_id"])
-        for c in checkov_results["skipped_checks"]
+        (PurePosixPath(c["file_path"]).name, c["resource"].split(".")[-1], c["check_id"])
+        for c in product_checkov["skipped_checks"]
     }
     declared = {(name, resource, check) for name, resource, check, _ in checkov_skips()}
     assert declared == skipped

@@ -1,10 +1,11 @@
 """cfn-lint, informational rules on and our rules added, as `make lint` runs it, over the
 product templates. Each of our rules has its own test file in cfnlint_rules/ (with good and bad
-fixtures)."""
+fixtures); one cfn-lint run judges them all (tests/templates/conftest.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,8 +13,8 @@ from tests.support.cfn import (
     PRODUCT_TEMPLATES,
     RULE_FIXTURES,
     RULES_DIR,
-    cfn_lint,
     finding_resource,
+    findings_in,
 )
 from valohai_hybrid.checkout import CFN
 
@@ -21,8 +22,10 @@ RULE_MODULES = sorted(p.stem for p in RULES_DIR.glob("[a-z]*.py"))
 RULE_TESTS = Path(__file__).parent / "cfnlint_rules"
 
 
-def test_product_templates_have_no_findings_except_local_template_urls() -> None:
-    findings = cfn_lint(*(CFN / name for name in PRODUCT_TEMPLATES))
+def test_product_templates_have_no_findings_except_local_template_urls(
+    lint_findings: list[dict[str, Any]],
+) -> None:
+    findings = [f for name in PRODUCT_TEMPLATES for f in findings_in(lint_findings, CFN / name)]
     unexpected = [
         f"{f['Rule']['Id']} {f['Filename']}:{f['Location']['Start']['LineNumber']} {f['Message']}"
         for f in findings

@@ -4,24 +4,29 @@ shellcheck-clean, and the rule says so when it cannot check."""
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 import pytest
 from cfnlint.decode import decode
 from cfnlint.template import Template
 
-from tests.support.cfn import RULE_FIXTURES, cfn_lint, finding_resource, rule_fixture_findings
+from tests.support.cfn import RULE_FIXTURES, finding_resource, findings_in, rule_fixture_findings
 from valohai_hybrid.cfnlint_rules import userdata_shellcheck
 from valohai_hybrid.checkout import CFN
 
 
-def test_good_fixture_passes_and_bad_fixture_fails_exactly_where_expected() -> None:
-    found = rule_fixture_findings("userdata_shellcheck")
+def test_good_fixture_passes_and_bad_fixture_fails_exactly_where_expected(
+    lint_findings: list[dict[str, Any]],
+) -> None:
+    found = rule_fixture_findings(lint_findings, "userdata_shellcheck")
     assert found["good"] == set()
     assert found["bad"] == {("E9004", "Instance"), ("E9004", "Template")}
 
 
-def test_shellcheck_findings_name_the_script_line_and_the_problem() -> None:
-    findings = cfn_lint(RULE_FIXTURES / "userdata_shellcheck" / "bad.yml")
+def test_shellcheck_findings_name_the_script_line_and_the_problem(
+    lint_findings: list[dict[str, Any]],
+) -> None:
+    findings = findings_in(lint_findings, RULE_FIXTURES / "userdata_shellcheck" / "bad.yml")
     messages = defaultdict(list)
     for finding in findings:
         messages[finding_resource(finding)].append(finding["Message"])

@@ -8,6 +8,8 @@ from pathlib import Path
 from types import ModuleType
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from localaws import devtls
 from localaws.lambda_runtime.bootstrap import route_hosts
@@ -79,15 +81,32 @@ def development_platform(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALLOW_LOOPBACK_VALOHAI_API", "true")
 
 
+#: botocore's service models, read once for the whole run. Each test gets a fresh default
+#: session (so that no test's event hooks reach another), and a fresh session would parse the
+#: models' JSON again for every client it makes: most of a test's set-up time.
+SERVICE_MODELS = botocore.loaders.create_loader()
+
+
+def fresh_default_session() -> None:
+    """A new boto3 default session (new event hooks, new credentials) reading the shared
+    models."""
+    session = botocore.session.get_session()
+    session.register_component("data_loader", SERVICE_MODELS)
+    boto3.setup_default_session(botocore_session=session)
+    # boto3 adds its resource models' folder to the loader's path for every new session.
+    SERVICE_MODELS.search_paths[:] = list(dict.fromkeys(SERVICE_MODELS.search_paths))
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """moto with the platform's redelivery key (a secret of the platform stack) in it, and
-    CloudFormation's view of the Invoker's stacks (registered once mock_aws has made its fresh
-    default session, and before any other hook)."""
+    CloudFormation's view of the Invoker's stacks (registered on the test's fresh default
+    session, before any other hook)."""
     CLOUDFORMATION.resources.clear()
     CLOUDFORMATION.known.clear()
     CLOUDFORMATION.stacks.clear()
     with mock_aws():
+        fresh_default_session()
         events = boto3._get_default_session().events
         for operation in ("DescribeStackResource", "DescribeStacks"):
             events.register_first(f"before-call.cloudformation.{operation}", CLOUDFORMATION)

@@ -174,12 +174,27 @@ class _Exchange:
         seconds: float,
     ) -> None:
         """Send the answer unless one went out; the PUTs take at most `seconds`, and end
-        before the Lambda deadline."""
+        before the Lambda deadline.
+
+        The lock is held until the PUT ends: when the timer is still sending its answer, the
+        main path waits for it, because Lambda freezes the environment once the handler
+        returns and an answer still in flight would then never reach CloudFormation."""
         with self._lock:
             if self._answered:
                 log.warning("Not answering this event twice: a response went out already")
                 return
             self._answered = True
+            self._send(status, reason, physical_id, data, seconds=seconds)
+
+    def _send(
+        self,
+        status: str,
+        reason: str,
+        physical_id: str | None,
+        data: dict[str, str],
+        *,
+        seconds: float,
+    ) -> None:
         event = self._event
         body = {
             "Status": status,

@@ -63,9 +63,12 @@ class Inbox:
         inbox = self
         self._lock = threading.Lock()
         self._received: dict[str, list[Response]] = {}
+        #: Seconds each PUT waits before it is recorded: a slow response bucket.
+        self.delay = 0.0
 
         class Handler(BaseHTTPRequestHandler):
             def do_PUT(self) -> None:
+                time.sleep(inbox.delay)
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with inbox._lock:
                     inbox._received.setdefault(self.path, []).append(

@@ -108,6 +108,21 @@ def test_the_response_never_arrives_after_the_deadline_even_with_little_time(
     assert "Timed out" in response.body["Reason"] or "Ran out of time" in response.body["Reason"]
 
 
+def test_the_handler_returns_only_once_the_timers_answer_has_arrived(
+    invoke: Invoker, inbox: Inbox
+) -> None:
+    """Lambda freezes the environment when the handler returns: an answer the timer was still
+    sending then never reaches CloudFormation. `send` checks the answer is there on return."""
+    event = invoke.event("Create", {})
+    inbox.delay = 0.3
+    try:
+        response = invoke.send(event, seconds=TIMER_LEAD_SECONDS - 0.1)
+    finally:
+        inbox.delay = 0.0
+
+    assert response.body["Status"] == "FAILED"
+
+
 def test_work_budget_follows_the_lambda_context() -> None:
     work = Work.for_lambda(FakeContext(10), reserve=2)
 

@@ -473,6 +473,7 @@ class LocalServiceCatalogResponse(BaseResponse):
 
     def terminate_provisioned_product(self) -> ActionResult:
         record = self.backend.terminate_provisioned_product(
+            self.caller,
             token=self._p("TerminateToken"),
             pp_id=self._p("ProvisionedProductId"),
             pp_name=self._p("ProvisionedProductName"),

@@ -211,6 +211,7 @@ class EndUserMixin(AdminMixin):
                     parameters=values,
                     tags=stack_tags(pp, record, portfolio.arn, product.arn),
                     role_arn=pp.launch_role_arn,
+                    caller_arn=caller.credentials_arn,
                     **acknowledged(backend),
                 )
             except CloudFormationError as err:
@@ -388,6 +389,7 @@ class EndUserMixin(AdminMixin):
                         {"ParameterKey": k, "ParameterValue": v} for k, v in values.items()
                     ],
                     tags=stack_tags(pp, record, portfolio.arn, product.arn),
+                    caller_arn=caller.credentials_arn,
                     **acknowledged(backend),
                 )
             except CloudFormationError as err:
@@ -402,6 +404,7 @@ class EndUserMixin(AdminMixin):
 
     def terminate_provisioned_product(
         self,
+        caller: Caller,
         *,
         token: str,
         pp_id: str | None = None,
@@ -422,7 +425,9 @@ class EndUserMixin(AdminMixin):
             if stack is not None:  # else there is nothing left to delete
                 record.events_before = len(stack.events)
                 try:
-                    cloudformation(self.account_id, self.region_name).delete_stack(pp.stack_id)
+                    cloudformation(self.account_id, self.region_name).delete_stack(
+                        pp.stack_id, caller_arn=caller.credentials_arn
+                    )
                 except CloudFormationError as err:
                     raise InvalidParametersException(err.message) from err
             self._start(pp, record)

@@ -336,14 +336,7 @@ class Catalog:
     def describe(self, provisioned: str) -> Provisioned:
         detail = self.provisioned(provisioned)
         attributes = self._attributes(str(detail["Id"])) or {}
-        outputs: dict[str, str] = {}
-        arguments: dict[str, Any] = {"ProvisionedProductId": detail["Id"]}
-        while True:
-            page = self._sc.get_provisioned_product_outputs(**arguments)
-            outputs.update({o["OutputKey"]: o["OutputValue"] for o in page.get("Outputs", [])})
-            if not page.get("NextPageToken"):
-                break
-            arguments["PageToken"] = page["NextPageToken"]
+        outputs = self._record_outputs(detail.get("LastSuccessfulProvisioningRecordId"))
         return Provisioned(
             id=str(detail["Id"]),
             name=str(detail["Name"]),
@@ -354,6 +347,21 @@ class Catalog:
             stack_id=attributes.get("PhysicalId") or None,
             outputs=outputs,
         )
+
+    def _record_outputs(self, record_id: str | None) -> dict[str, str]:
+        """The outputs of a launched product's last successful launch or update, read with
+        DescribeRecord: AWSServiceCatalogEndUserFullAccess, all a customer admin is asked
+        for, allows it (for their own launches) but not GetProvisionedProductOutputs."""
+        outputs: dict[str, str] = {}
+        arguments: dict[str, Any] = {"Id": record_id}
+        while record_id:
+            page = self._sc.describe_record(**arguments)
+            listed = page.get("RecordOutputs", [])
+            outputs.update({o["OutputKey"]: o["OutputValue"] for o in listed})
+            if not page.get("NextPageToken"):
+                break
+            arguments["PageToken"] = page["NextPageToken"]
+        return outputs
 
     def provisioned(self, name: str) -> dict[str, Any]:
         """A launched product's detail, by name or id (pp-...)."""

@@ -106,11 +106,10 @@ class Record:
 
 
 class EndUser:
-    """An IAM user of the customer's account with its own access key.
-
-    What it may launch is decided by the portfolio's principal associations, which the local
-    Service Catalog enforces; like every `Customer` it holds AWSServiceCatalogEndUserFullAccess,
-    which such a user needs on AWS.
+    """An IAM user of the customer's account with its own access key, made as the local
+    platform makes its customer admin: AWSServiceCatalogEndUserFullAccess, which Service
+    Catalog asks of every end-user call, and a principal association with the portfolio
+    (the platform's fixtures publish with this user among the principals).
     """
 
     def __init__(self, local_aws: LocalAwsHandle) -> None:

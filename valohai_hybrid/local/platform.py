@@ -3,7 +3,8 @@
 A local AWS and the Valohai API stand-in (sharing the local CA, so the functions trust it) on
 127.0.0.1; the platform published by `valohai_hybrid.publish`, the code path of
 `valohai-hybrid publish` (sam build builds the function packages, as for AWS); a customer
-admin, an IAM user with an access key of its own associated with the portfolio, launching
+admin, an IAM user with an access key of its own, AWSServiceCatalogEndUserFullAccess and a
+principal association with the portfolio (what the README asks of a customer admin), launching
 through Service Catalog as `valohai-hybrid launch` does; and everything stopped at the end.
 Fake credentials only: nothing here reaches AWS.
 """
@@ -28,14 +29,16 @@ from valohai_hybrid.publish import Published, PublishOptions, publish
 
 DEFAULT_REGION = "eu-west-1"
 _POINTING = ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION")
-#: The AWS managed policy a portfolio's end user needs (README, "Launching").
-END_USER_POLICY = "AWSServiceCatalogEndUserFullAccess"
+#: What the README asks of a customer admin in IAM, besides the portfolio's principal association.
+END_USER_POLICY = "arn:aws:iam::aws:policy/AWSServiceCatalogEndUserFullAccess"
 
 
 @dataclass
 class Customer:
     """An IAM user of the local account with its own access key: the local AWS tells callers
-    apart by key, as Service Catalog's launch paths and IAM's checks need."""
+    apart by key, as Service Catalog's launch paths and IAM's checks need. `create` gives it
+    the IAM rights of a customer admin (`END_USER_POLICY`); the platform's principals give it
+    the portfolio."""
 
     arn: str
     session: boto3.Session
@@ -45,9 +48,9 @@ class Customer:
     @classmethod
     def create(cls, aws: LocalAwsHandle, prefix: str, region: str = DEFAULT_REGION) -> Customer:
         """A new user named `prefix` and a suffix of its own, with what AWS's documentation
-        gives a portfolio's end user (AWSServiceCatalogEndUserFullAccess: reading the launched
-        stacks, which `update` does, among others)."""
-        arn, session = aws.iam_user(prefix, region, aws_policies=(END_USER_POLICY,))
+        gives a portfolio's end user (AWSServiceCatalogEndUserFullAccess: Service Catalog's
+        end-user actions, and reading the launched stacks, which `update` does, among others)."""
+        arn, session = aws.iam_user(prefix, region, policies=(END_USER_POLICY,))
         return cls(arn, session, aws.endpoint_url)
 
     @classmethod

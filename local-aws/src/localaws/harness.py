@@ -52,16 +52,16 @@ class LocalAwsHandle:
         )
 
     def iam_user(
-        self, prefix: str, region: str | None = None, aws_policies: tuple[str, ...] = ()
+        self, prefix: str, region: str | None = None, policies: tuple[str, ...] = ()
     ) -> tuple[str, boto3.Session]:
         """A new IAM user with an access key of its own: its ARN, and a session signing as it
         (the local AWS tells callers apart by access key, as Service Catalog's checks need).
-        `aws_policies`: names of AWS managed policies the user gets (see `aws_managed_policy`)."""
+        `policies`: ARNs of managed policies attached to it (AWS's own ones included)."""
         iam = self.client("iam")
         name = unique(prefix)
         arn = str(iam.create_user(UserName=name)["User"]["Arn"])
-        for policy in aws_policies:
-            iam.attach_user_policy(UserName=name, PolicyArn=self.aws_managed_policy(policy))
+        for policy in policies:
+            iam.attach_user_policy(UserName=name, PolicyArn=policy)
         key = iam.create_access_key(UserName=name)["AccessKey"]
         session = boto3.Session(
             aws_access_key_id=key["AccessKeyId"],
@@ -69,24 +69,6 @@ class LocalAwsHandle:
             region_name=region or self.region,
         )
         return arn, session
-
-    def aws_managed_policy(self, name: str) -> str:
-        """The ARN of a copy of the AWS managed policy `name` in the account (moto's IAM does
-        not load AWS's own policies: loading them all would slow every account's first use).
-        The document is AWS's, from the policy data moto ships; the copy lives under the path
-        /aws-managed/ and is made once per server."""
-        from moto.iam.aws_managed_policies import aws_managed_policies_data
-
-        iam = self.client("iam")
-        document = json.loads(aws_managed_policies_data)[name]["Document"]
-        try:
-            created = iam.create_policy(
-                PolicyName=name, Path="/aws-managed/", PolicyDocument=json.dumps(document)
-            )
-            return str(created["Policy"]["Arn"])
-        except iam.exceptions.EntityAlreadyExistsException:
-            account = self.client("sts").get_caller_identity()["Account"]
-            return f"arn:aws:iam::{account}:policy/aws-managed/{name}"
 
     def control(self, path: str, payload: Any = None) -> Any:
         """Call a route of the local AWS's own control API (`/_localaws/...`)."""

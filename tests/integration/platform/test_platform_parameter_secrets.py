@@ -39,11 +39,12 @@ def corporate_secret(local_aws: LocalAwsHandle) -> Any:
 
 
 def everything_the_end_user_sees(local_aws: LocalAwsHandle, end_user: EndUser) -> str:
-    """Every record, provisioned product and Service Catalog stack, with its events."""
+    """Every record, provisioned product and Service Catalog stack, with its events (the end
+    user's own launches: AWSServiceCatalogEndUserFullAccess lets it list no others)."""
     servicecatalog = end_user.servicecatalog
     seen: list[Any] = []
     products = servicecatalog.search_provisioned_products(
-        AccessLevelFilter={"Key": "Account", "Value": "self"}
+        AccessLevelFilter={"Key": "User", "Value": "self"}
     )
     for product in products["ProvisionedProducts"]:
         seen.append(product)

@@ -162,6 +162,11 @@ class Stack:
         self.last_updated_time: datetime | None = None
         self.deletion_time: datetime | None = None
         self.change_set_id: str | None = None
+        # Who started the latest operation (an IAM user or an assumed-role session), None for
+        # the account's administrator: a stack without a role acts with its caller's
+        # credentials, as CloudFormation does ("If you don't specify a role, CloudFormation
+        # uses a temporary session generated from your user credentials").
+        self.caller_arn: str | None = None
         # Set whenever an operation ends; nested stacks and waiters block on it.
         self.settled = threading.Event()
 

@@ -19,6 +19,7 @@ from .engine import Engine
 from .errors import AlreadyExists, ChangeSetNotFound, InvalidChangeSetStatus, ValidationError
 from .model import UPDATABLE_STATUSES, ChangeSet, Plan, Stack
 from .parameters import ResolvedParameters
+from .provisioners.base import acting_principal
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +56,18 @@ class LocalCloudFormationBackend(CloudFormationBackend):
         stack_policy_body: str | None = None,
         capabilities: list[str] | None = None,
         on_failure: str = "ROLLBACK",
+        caller_arn: str | None = None,
     ) -> Stack:
-        """Validate now, create in the background (the stack starts CREATE_IN_PROGRESS)."""
+        """Validate now, create in the background (the stack starts CREATE_IN_PROGRESS).
+        `caller_arn`: who asks (an IAM user or assumed-role session; None: the administrator),
+        whose credentials CloudFormation uses when the stack has no role."""
         self._check_new_name(name)
         plan = self.engine.plan(
             template,
             dict(parameters),
             capabilities=capabilities,
             stack_name=name,
-            role_arn=role_arn,
+            principal_arn=acting_principal(role_arn, caller_arn),
         )
         stack = self._new_stack(
             name,
@@ -76,6 +80,7 @@ class LocalCloudFormationBackend(CloudFormationBackend):
             timeout_in_minutes=timeout_in_mins,
             termination_protection=bool(enable_termination_protection),
         )
+        stack.caller_arn = caller_arn
         self.engine.set_status(stack, "CREATE_IN_PROGRESS", "User Initiated")
         self.engine.start(stack, lambda: self.engine.create(stack))
         return stack
@@ -88,6 +93,7 @@ class LocalCloudFormationBackend(CloudFormationBackend):
         parameters: list[dict[str, Any]],
         tags: dict[str, str] | None,
         capabilities: list[str] | None = None,
+        caller_arn: str | None = None,
     ) -> Stack:
         stack = self.get_stack(name)
         self._check_updatable(stack)
@@ -98,7 +104,7 @@ class LocalCloudFormationBackend(CloudFormationBackend):
             supplied,
             capabilities=capabilities,
             stack_name=stack.name,
-            role_arn=role_arn or stack.role_arn,
+            principal_arn=acting_principal(role_arn or stack.role_arn, caller_arn),
         )
         if _same(stack.plan, plan) and (tags is None or tags == stack.tags):
             raise ValidationError("No updates are to be performed.")
@@ -106,11 +112,15 @@ class LocalCloudFormationBackend(CloudFormationBackend):
             stack.tags = tags
         if role_arn:
             stack.role_arn = role_arn
+        stack.caller_arn = caller_arn
         self.engine.start(stack, lambda: self.engine.update(stack, plan, capabilities))
         return stack
 
     def delete_stack(
-        self, name_or_stack_id: str, retain_resources: list[str] | None = None
+        self,
+        name_or_stack_id: str,
+        retain_resources: list[str] | None = None,
+        caller_arn: str | None = None,
     ) -> None:
         try:
             stack = self.get_stack(name_or_stack_id)
@@ -131,6 +141,7 @@ class LocalCloudFormationBackend(CloudFormationBackend):
             stack.status = "DELETE_COMPLETE"
             return
         retain = list(retain_resources or [])
+        stack.caller_arn = caller_arn
         self.engine.start(stack, lambda: self.engine.delete(stack, retain=retain))
 
     def get_stack(self, name_or_stack_id: str) -> Stack:  # type: ignore[override]
@@ -176,7 +187,7 @@ class LocalCloudFormationBackend(CloudFormationBackend):
             parameters,
             capabilities=list(parent.capabilities),
             stack_name=name,
-            role_arn=parent.role_arn,
+            principal_arn=acting_principal(parent.role_arn, self.engine.caller_of(parent)),
         )
         stack = self._new_stack(
             name,
@@ -204,7 +215,7 @@ class LocalCloudFormationBackend(CloudFormationBackend):
             parameters,
             capabilities=list(parent.capabilities),
             stack_name=stack.name,
-            role_arn=parent.role_arn,
+            principal_arn=acting_principal(parent.role_arn, self.engine.caller_of(parent)),
         )
         tags = {**parent.tags, **tags}
         if _same(stack.plan, plan) and tags == stack.tags:
@@ -235,6 +246,7 @@ class LocalCloudFormationBackend(CloudFormationBackend):
         tags: dict[str, str] | None = None,
         role_arn: str | None = None,
         capabilities: list[str] | None = None,
+        caller_arn: str | None = None,
     ) -> tuple[str, str]:
         if not _CHANGE_SET_NAME.match(change_set_name or ""):
             raise ValidationError(
@@ -253,7 +265,7 @@ class LocalCloudFormationBackend(CloudFormationBackend):
                 capabilities=capabilities,
                 stack_name=stack_name,
                 change_set=True,
-                role_arn=role_arn,
+                principal_arn=acting_principal(role_arn, caller_arn),
             )
             stack = self._new_stack(
                 stack_name,
@@ -278,7 +290,7 @@ class LocalCloudFormationBackend(CloudFormationBackend):
                 capabilities=capabilities,
                 stack_name=stack.name,
                 change_set=True,
-                role_arn=role_arn or stack.role_arn,
+                principal_arn=acting_principal(role_arn or stack.role_arn, caller_arn),
             )
             changes = self._changes(stack, plan)
         else:
@@ -316,7 +328,9 @@ class LocalCloudFormationBackend(CloudFormationBackend):
     ) -> ChangeSet:
         return self._change_set(change_set_name, stack_name)
 
-    def execute_change_set(self, change_set_name: str, stack_name: str | None = None) -> None:
+    def execute_change_set(
+        self, change_set_name: str, stack_name: str | None = None, caller_arn: str | None = None
+    ) -> None:
         change_set = self._change_set(change_set_name, stack_name)
         if change_set.execution_status != "AVAILABLE":
             raise InvalidChangeSetStatus(
@@ -330,6 +344,7 @@ class LocalCloudFormationBackend(CloudFormationBackend):
             stack.tags = change_set.tags
         if change_set.role_arn:
             stack.role_arn = change_set.role_arn
+        stack.caller_arn = caller_arn
         plan = change_set.plan
 
         def run() -> None:

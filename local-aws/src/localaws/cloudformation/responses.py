@@ -10,6 +10,7 @@ from moto.cloudformation.responses import (
 )
 from moto.core.responses import ActionResult, EmptyResult
 
+from localaws.iam.authorization import resolve_caller
 from localaws.s3urls import TemplateUrlError, read
 
 from .errors import ValidationError
@@ -46,6 +47,11 @@ class LocalCloudFormationResponse(CloudFormationResponse):
             raise ValidationError("Either Template URL or Template Body must be specified.")
         return body  # type: ignore[no-any-return]
 
+    def _caller_arn(self) -> str | None:
+        """The signer, when an IAM user or an assumed role (None: the administrator's keys)."""
+        caller = resolve_caller(self.current_account, self.partition, self.access_key)
+        return caller.arn if caller else None
+
     def _tags(self) -> dict[str, str] | None:
         tags = self._get_param("Tags")
         if tags is None:
@@ -73,6 +79,7 @@ class LocalCloudFormationResponse(CloudFormationResponse):
             timeout_in_mins=self._get_int_param("TimeoutInMinutes"),
             capabilities=self._get_param("Capabilities", []),
             on_failure=on_failure,
+            caller_arn=self._caller_arn(),
         )
         return ActionResult({"StackId": stack.stack_id})
 
@@ -86,12 +93,15 @@ class LocalCloudFormationResponse(CloudFormationResponse):
             parameters=self._get_param("Parameters", []),
             tags=self._tags(),
             capabilities=self._get_param("Capabilities", []),
+            caller_arn=self._caller_arn(),
         )
         return ActionResult({"StackId": stack.stack_id})
 
     def delete_stack(self) -> ActionResult:
         self.backend.delete_stack(
-            self._get_param("StackName"), retain_resources=self._get_param("RetainResources", [])
+            self._get_param("StackName"),
+            retain_resources=self._get_param("RetainResources", []),
+            caller_arn=self._caller_arn(),
         )
         return EmptyResult()
 
@@ -180,6 +190,7 @@ class LocalCloudFormationResponse(CloudFormationResponse):
             tags=self._tags(),
             role_arn=self._get_param("RoleARN"),
             capabilities=self._get_param("Capabilities", []),
+            caller_arn=self._caller_arn(),
         )
         return ActionResult({"Id": change_set_id, "StackId": stack_id})
 
@@ -191,7 +202,9 @@ class LocalCloudFormationResponse(CloudFormationResponse):
 
     def execute_change_set(self) -> ActionResult:
         self.backend.execute_change_set(
-            self._get_param("ChangeSetName"), self._get_param("StackName")
+            self._get_param("ChangeSetName"),
+            self._get_param("StackName"),
+            caller_arn=self._caller_arn(),
         )
         return EmptyResult()
 

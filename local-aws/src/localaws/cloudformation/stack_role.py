@@ -11,8 +11,9 @@ and the request's tags. A declared permission the handler calls only for a prope
 resource does not have (iam:AttachRolePolicy without ManagedPolicyArns) is not asked, as AWS
 does not ask it (`handler_calls` says when each is called). Custom resources need
 `lambda:InvokeFunction` on their service token.
-A stack with no role is run by its caller's credentials, which the local AWS does not keep
-with the stack: such operations are not checked here.
+A stack with no role is run with its caller's credentials (the IAM user or assumed-role session
+that started the operation, kept with the root stack): its operations are authorized for that
+caller. The account's administrator is not checked.
 """
 
 from __future__ import annotations
@@ -222,12 +223,13 @@ def accesses(
     current: Provisioned | None,
     previous: Mapping[str, Any] | None = None,
 ) -> list[access.Access]:
-    """What the stack's role must be allowed for one resource operation (none without a
-    role, or while nothing judges them: enforcement off costs nothing). `previous`: an
-    update's old properties (removing ManagedPolicyArns still detaches them)."""
-    if ctx.role_arn is None or not access.judging():
+    """What the stack's role (else its caller) must be allowed for one resource operation
+    (none for the administrator, or while nothing judges them: enforcement off costs
+    nothing). `previous`: an update's old properties (removing ManagedPolicyArns still
+    detaches them)."""
+    principal = ctx.principal_arn
+    if principal is None or not access.judging():
         return []
-    principal = access.role_session_arn(ctx.role_arn)
     purpose = f"{operation} of {ctx.logical_id} ({ctx.resource_type}) in stack {ctx.stack_name}"
     if ctx.resource_type.startswith("Custom::") or ctx.resource_type == (
         "AWS::CloudFormation::CustomResource"

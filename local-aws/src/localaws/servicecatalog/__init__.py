@@ -13,7 +13,9 @@ moto's backend with `LocalServiceCatalogBackend`:
 - each launch and update is made from a copy of the template in Service Catalog's own bucket,
   tagged servicecatalog:provisioning=true and read by the launch role (see `template_copy`);
 - launch paths follow principal associations for IAM users and roles (see `principals` for
-  how the caller is found, and why the account root sees every portfolio).
+  how the caller is found, and why the account root sees every portfolio);
+- with IAM enforcement on, each call of an IAM user or role needs its `servicecatalog:*`
+  action in the caller's policies first (see `authorization`).
 
 Its AWS::ServiceCatalog::* resource types are provisioned by the CloudFormation engine's
 registry (`cloudformation/provisioners/servicecatalog.py`).

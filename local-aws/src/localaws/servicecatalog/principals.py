@@ -43,6 +43,12 @@ class Caller:
     is_root: bool = False
     group_arns: tuple[str, ...] = field(default=())
 
+    @property
+    def credentials_arn(self) -> str | None:
+        """Whose credentials CloudFormation uses for a launch without a launch role: this
+        caller's session; None for the account root, which is not checked."""
+        return None if self.is_root else self.session_arn
+
     def may_use(self, principal_arn: str, principal_type: str) -> bool:
         """Whether a portfolio association of `principal_arn` covers this caller."""
         if principal_type == "IAM_PATTERN":

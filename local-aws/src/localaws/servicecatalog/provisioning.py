@@ -84,6 +84,15 @@ def acknowledged(backend: Any) -> dict[str, list[str]]:
     return {}
 
 
+def as_caller(backend: Any, caller_arn: str | None) -> dict[str, str | None]:
+    """The caller whose credentials the local engine uses for a stack without a launch role,
+    as an argument of `backend`'s create_stack, update_stack and delete_stack if it takes one
+    (moto's own backend, as for `acknowledged`, takes none)."""
+    from localaws.cloudformation.models import LocalCloudFormationBackend
+
+    return {"caller_arn": caller_arn} if isinstance(backend, LocalCloudFormationBackend) else {}
+
+
 def _text(value: Any) -> str:
     return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 

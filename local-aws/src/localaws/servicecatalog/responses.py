@@ -12,6 +12,9 @@ from typing import Any
 
 from moto.core.responses import ActionResult, BaseResponse, EmptyResult
 
+from localaws.iam import authorization as iam_authorization
+
+from . import authorization
 from .exceptions import ResourceNotFoundException
 from .models import LocalServiceCatalogBackend, backend_for
 from .models.entities import Constraint, Portfolio, Product, ProvisioningArtifact, page_of, tag_list
@@ -29,6 +32,12 @@ class LocalServiceCatalogResponse(BaseResponse):
     @property
     def backend(self) -> LocalServiceCatalogBackend:
         return backend_for(self.current_account, self.region)
+
+    def _authenticate_and_authorize_normal_action(self, resource: str = "*") -> None:
+        """The installed check, then (enforcement on) Service Catalog's own: `authorization`."""
+        super()._authenticate_and_authorize_normal_action(resource)
+        if iam_authorization.enforcing():
+            authorization.authorize(self)
 
     @property
     def caller(self) -> Caller:
@@ -464,6 +473,7 @@ class LocalServiceCatalogResponse(BaseResponse):
 
     def terminate_provisioned_product(self) -> ActionResult:
         record = self.backend.terminate_provisioned_product(
+            self.caller,
             token=self._p("TerminateToken"),
             pp_id=self._p("ProvisionedProductId"),
             pp_name=self._p("ProvisionedProductName"),

@@ -40,6 +40,7 @@ class StackHost(Protocol):
     def release_exports(self, stack: Stack) -> None: ...
     def import_value(self, name: str) -> str: ...
     def status_changed(self, stack: Stack) -> None: ...
+    def get_stack(self, name_or_stack_id: str) -> Stack: ...
 
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,18 @@ class EngineBase:
             stack_tags=tags,
             create_rollback=create_rollback,
             role_arn=stack.role_arn,
+            caller_arn=self.caller_of(stack),
         )
+
+    def caller_of(self, stack: Stack) -> str | None:
+        """The caller of a stack's operation: its root's (nested stacks run inside it)."""
+        root = stack
+        if stack.root_id:
+            try:
+                root = self.backend.get_stack(stack.root_id)
+            except ValidationError:
+                return None
+        return root.caller_arn
 
     def scope(self, stack: Stack, plan: Plan) -> Scope:
         def record_of(name: str) -> ResourceRecord:

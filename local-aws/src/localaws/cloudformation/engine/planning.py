@@ -21,6 +21,15 @@ from .base import (
     raise_capabilities,
 )
 
+#: The read CloudFormation makes to check an EC2-typed parameter's value exists.
+_DESCRIBE = {
+    "AWS::EC2::KeyPair::KeyName": "ec2:DescribeKeyPairs",
+    "AWS::EC2::VPC::Id": "ec2:DescribeVpcs",
+    "AWS::EC2::Subnet::Id": "ec2:DescribeSubnets",
+    "AWS::EC2::SecurityGroup::Id": "ec2:DescribeSecurityGroups",
+    "AWS::EC2::Image::Id": "ec2:DescribeImages",
+}
+
 
 class PlanningMixin(EngineBase):
     """Turn a template and parameters into a Plan: transforms, types, rules, conditions, order."""
@@ -33,14 +42,15 @@ class PlanningMixin(EngineBase):
         capabilities: Iterable[str] | None = None,
         stack_name: str = "",
         change_set: bool = False,
-        role_arn: str | None = None,
+        principal_arn: str | None = None,
     ) -> Plan:
         """Everything CloudFormation checks before it accepts an operation.
 
         `capabilities` None skips the capability checks (internal callers); a nested stack is
         checked against its root's, when CloudFormation creates or updates it. Change sets may
         carry transforms without CAPABILITY_AUTO_EXPAND, stacks may not.
-        `role_arn` is the stack's service role: SSM-typed parameters are read with its rights.
+        `principal_arn` is who CloudFormation acts as (a session of the stack's role, else the
+        caller; None: the administrator): AWS-specific parameters are read with its rights.
         """
         template = parse(body)
         names = transforms(template)
@@ -50,9 +60,8 @@ class PlanningMixin(EngineBase):
         self._check_types(template)
         if capabilities is not None:
             check_capabilities(template, set(capabilities))
-        parameters = resolve(
-            template.get("Parameters") or {}, supplied, self._lookups(role_arn, stack_name)
-        )
+        declared = template.get("Parameters") or {}
+        parameters = resolve(declared, supplied, self._lookups(principal_arn, stack_name))
         scope = Scope(
             parameters=parameters.values,
             pseudo=self._pseudo(stack_name or "stack", "stack-id"),
@@ -106,7 +115,7 @@ class PlanningMixin(EngineBase):
                 f"Template format error: Unrecognized resource types: [{', '.join(unknown)}]"
             )
 
-    def _lookups(self, role_arn: str | None = None, stack_name: str = "") -> Lookups:
+    def _lookups(self, principal_arn: str | None = None, stack_name: str = "") -> Lookups:
         from moto.ec2.models import ec2_backends
         from moto.ssm.models import ssm_backends
 
@@ -123,14 +132,27 @@ class PlanningMixin(EngineBase):
                 ),
                 "AWS::EC2::Image::Id": lambda: ec2.describe_images(ami_ids=[value]),
             }
+            # EC2's Describe actions take no resource (Service Authorization Reference).
+            self._authorize(
+                principal_arn, _DESCRIBE[kind], "*", self.account_id, f"{kind} parameter value"
+            )
             try:
                 return bool(finders[kind]())
             except Exception:  # moto raises InvalidKeyPair.NotFound and friends
                 return False
 
         def ssm_parameter(name: str) -> str | None:
-            if role_arn:
-                self._check_role_reads_parameter(role_arn, name, stack_name)
+            path = name if name.startswith("/") else f"/{name}"
+            # AWS's public parameters belong to no account: their ARNs have none.
+            owner = "" if path.startswith("/aws/service/") else self.account_id
+            resource = f"arn:{self.partition}:ssm:{self.region}:{owner}:parameter{path}"
+            self._authorize(
+                principal_arn,
+                "ssm:GetParameters",
+                resource,
+                owner,
+                f"parameter {path} of stack {stack_name}",
+            )
             try:
                 parameter = ssm.get_parameter(name)
             except Exception:  # ParameterNotFound
@@ -139,49 +161,28 @@ class PlanningMixin(EngineBase):
 
         return Lookups(exists=exists, ssm_parameter=ssm_parameter)
 
-    def _check_role_reads_parameter(self, role_arn: str, name: str, stack_name: str) -> None:
-        """CloudFormation reads an SSM-typed parameter as the stack's role, as AWS does: a role
-        without ssm:GetParameters on it fails the operation, naming the parameter only. With
-        IAM enforced the read is an access the engine judges (and `localaws.access` records);
-        else the role's policies are matched on action and resource alone."""
-        from moto.iam.access_control import IAMPolicy, PermissionResult
-        from moto.iam.models import iam_backends
-
-        path = name if name.startswith("/") else f"/{name}"
-        owner = "" if path.startswith("/aws/service/") else self.account_id
-        resource = f"arn:{self.partition}:ssm:{self.region}:{owner}:parameter{path}"
-        if access.judging():
-            read = access.Access(
-                access.role_session_arn(role_arn),
-                "ssm:GetParameters",
-                resource,
-                owner,
-                f"parameter {path} of stack {stack_name}",
-                {"aws:CalledVia": ("cloudformation.amazonaws.com",)},
-            )
-            try:
-                access.authorize(read)
-            except access.AccessDenied as denied:
-                raise ValidationError(str(denied)) from denied
+    @staticmethod
+    def _authorize(
+        principal_arn: str | None, action: str, resource: str, owner: str, purpose: str
+    ) -> None:
+        """CloudFormation reads an AWS-specific parameter as the principal it acts as: one it
+        may not read fails the operation with AWS's message, naming the parameter, never its
+        value. Nothing is asked of the administrator, or while enforcement is off."""
+        if principal_arn is None or not access.judging():
             return
-        iam = iam_backends[self.account_id][self.partition]
         try:
-            role = iam.get_role_by_arn(role_arn)
-        except Exception:  # NoSuchEntity: a stack role that no longer exists reads nothing
-            documents: list[Any] = []
-        else:
-            documents = [*role.policies.values(), *role.managed_policies.values()]
-        results = {
-            IAMPolicy(document).is_action_permitted("ssm:GetParameters", resource)
-            for document in documents
-        }
-        if PermissionResult.DENIED in results or PermissionResult.PERMITTED not in results:
-            session = role_arn.rsplit("/", 1)[-1]
-            raise ValidationError(
-                f"User: arn:{self.partition}:sts::{self.account_id}:assumed-role/{session}/"
-                f"AWSCloudFormation is not authorized to perform: ssm:GetParameters on resource: "
-                f"{resource} because no identity-based policy allows the ssm:GetParameters action"
+            access.authorize(
+                access.Access(
+                    principal_arn,
+                    action,
+                    resource,
+                    owner,
+                    purpose,
+                    {"aws:CalledVia": ("cloudformation.amazonaws.com",)},
+                )
             )
+        except access.AccessDenied as denied:
+            raise ValidationError(str(denied)) from denied
 
     @staticmethod
     def _check_rules(template: dict[str, Any], scope: Scope) -> None:

@@ -27,6 +27,22 @@ class ResourceContext:
     create_rollback: bool = False
     # The role CloudFormation acts as for this stack (a launch role, the stack's RoleARN).
     role_arn: str | None = None
+    # Without a role, the root stack's caller (None: the administrator, not checked).
+    caller_arn: str | None = None
+
+    @property
+    def principal_arn(self) -> str | None:
+        """Who CloudFormation acts as for this resource (see `acting_principal`)."""
+        return acting_principal(self.role_arn, self.caller_arn)
+
+
+def acting_principal(role_arn: str | None, caller_arn: str | None) -> str | None:
+    """The principal CloudFormation's calls for a stack are made as: a session of its role
+    (a launch role, RoleARN), else its caller's own credentials; None for the account's
+    administrator, whose calls are not checked."""
+    from localaws.access import role_session_arn
+
+    return role_session_arn(role_arn) if role_arn else caller_arn
 
 
 @dataclass

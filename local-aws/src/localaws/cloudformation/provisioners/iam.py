@@ -16,10 +16,11 @@ import functools
 import json
 from typing import Any
 
-from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.iam.exceptions import NotFoundException
-from moto.iam.models import AWSManagedPolicy, IAMBackend, iam_backends
+from moto.iam.models import IAMBackend, iam_backends
 from moto.iam.models import ManagedPolicy as MotoManagedPolicy
+
+from localaws.iam.aws_managed import bring_in
 
 from .base import Provisioned, ProvisionError, ResourceContext, register
 from .common import (
@@ -37,26 +38,9 @@ def iam_backend(ctx: ResourceContext) -> IAMBackend:
     return iam_backends[ctx.account_id][ctx.partition]
 
 
-@functools.cache
-def _aws_managed_policies() -> dict[str, Any]:
-    return dict(json.loads(aws_managed_policies_data))
-
-
 def _attachable(ctx: ResourceContext, arn: str) -> str:
-    """Check that a managed policy exists; bring in AWS's own policies on first use.
-
-    moto loads AWS-managed policies (AWSLambdaBasicExecutionRole…) only when configured to,
-    which costs every account's first IAM call; templates need just a few of them.
-    """
-    backend = iam_backend(ctx)
-    if arn in backend.managed_policies:
-        return arn
-    prefix = f"arn:{ctx.partition}:iam::aws:policy"
-    name = arn.rsplit("/", 1)[-1]
-    data = _aws_managed_policies().get(name)
-    if arn.startswith(prefix) and data is not None and arn == f"{prefix}{data['Path']}{name}":
-        policy = AWSManagedPolicy.from_data(name, ctx.account_id, ctx.region, data)
-        backend.managed_policies[policy.arn] = policy
+    """Check that a managed policy exists (AWS's own ones are brought in on first use)."""
+    if bring_in(iam_backend(ctx), arn):
         return arn
     raise ProvisionError(f"Policy {arn} does not exist or is not attachable.")
 

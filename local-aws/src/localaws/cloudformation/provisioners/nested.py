@@ -6,7 +6,6 @@ from typing import Any
 
 from moto.cloudformation.models import cloudformation_backends
 
-from localaws.access import role_session_arn
 from localaws.cloudformation.errors import InsufficientCapabilities
 from localaws.s3urls import TemplateUrlError, read, read_as
 
@@ -84,17 +83,16 @@ def _template(ctx: ResourceContext, props: dict[str, Any]) -> str:
     url = props.get("TemplateURL")
     if not isinstance(url, str):
         raise ProvisionError("TemplateURL is required for AWS::CloudFormation::Stack")
-    parent = _backend(ctx).get_stack(ctx.stack_id)
+    principal = ctx.principal_arn
     try:
-        if parent.role_arn is None:
-            # CloudFormation reads it with the credentials of whoever started the operation,
-            # which the local stacks do not keep yet: nothing to authorize against.
+        if principal is None:
+            # The administrator started the operation: nothing to authorize.
             return read(url, ctx.account_id, ctx.partition)
-        # With a stack role (a Service Catalog launch role), CloudFormation reads it as that
-        # role: from the product's release location, not from Service Catalog's copy.
+        # CloudFormation reads it as the stack's role (a Service Catalog launch role: from the
+        # product's release location, not from Service Catalog's copy), else as the caller.
         return read_as(
             url,
-            role_session_arn(parent.role_arn),
+            principal,
             purpose=f"template of nested stack {ctx.logical_id} in {ctx.stack_name}",
             account_id=ctx.account_id,
             partition=ctx.partition,

@@ -24,6 +24,7 @@ from localaws.servicecatalog.provisioning import (
     ProvisionedProduct,
     Record,
     acknowledged,
+    as_caller,
     cloudformation,
     stack_tags,
 )
@@ -211,6 +212,7 @@ class EndUserMixin(AdminMixin):
                     parameters=values,
                     tags=stack_tags(pp, record, portfolio.arn, product.arn),
                     role_arn=pp.launch_role_arn,
+                    **as_caller(backend, caller.credentials_arn),
                     **acknowledged(backend),
                 )
             except CloudFormationError as err:
@@ -388,6 +390,7 @@ class EndUserMixin(AdminMixin):
                         {"ParameterKey": k, "ParameterValue": v} for k, v in values.items()
                     ],
                     tags=stack_tags(pp, record, portfolio.arn, product.arn),
+                    **as_caller(backend, caller.credentials_arn),
                     **acknowledged(backend),
                 )
             except CloudFormationError as err:
@@ -402,6 +405,7 @@ class EndUserMixin(AdminMixin):
 
     def terminate_provisioned_product(
         self,
+        caller: Caller,
         *,
         token: str,
         pp_id: str | None = None,
@@ -422,7 +426,8 @@ class EndUserMixin(AdminMixin):
             if stack is not None:  # else there is nothing left to delete
                 record.events_before = len(stack.events)
                 try:
-                    cloudformation(self.account_id, self.region_name).delete_stack(pp.stack_id)
+                    backend = cloudformation(self.account_id, self.region_name)
+                    backend.delete_stack(pp.stack_id, **as_caller(backend, caller.credentials_arn))
                 except CloudFormationError as err:
                     raise InvalidParametersException(err.message) from err
             self._start(pp, record)

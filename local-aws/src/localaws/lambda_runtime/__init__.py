@@ -17,9 +17,12 @@ their pure-Python dependencies copied from this environment once ("boto3 comes w
 after the function's code so that a bundled boto3 wins). Environments are kept warm for reuse,
 as Lambda does, for `keep_warm_seconds` (0 starts a fresh process for every invocation).
 
+While IAM is enforced, a function runs as its execution role: each environment gets a session
+of the role that Lambda's principal starts (`roles`, `localaws.iam.execution_roles`).
+
 The parts: `common` (limits, results, errors), `environments` (worker processes, the warm pool,
-reserved concurrency), `invocations`, `sqs` (event source mappings) and `patches` (the seams
-of moto replaced by `install`).
+reserved concurrency), `invocations`, `sqs` (event source mappings), `roles` (what Lambda does
+as the execution role) and `patches` (the seams of moto replaced by `install`).
 """
 
 from .common import (

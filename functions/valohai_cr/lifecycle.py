@@ -184,19 +184,13 @@ class _Exchange:
                 log.warning("Not answering this event twice: a response went out already")
                 return
             self._answered = True
-            self._send(status, reason, physical_id, data, seconds=seconds)
+            self._put(self._body(status, reason, physical_id, data), seconds)
 
-    def _send(
-        self,
-        status: str,
-        reason: str,
-        physical_id: str | None,
-        data: dict[str, str],
-        *,
-        seconds: float,
-    ) -> None:
+    def _body(
+        self, status: str, reason: str, physical_id: str | None, data: dict[str, str]
+    ) -> dict[str, Any]:
         event = self._event
-        body = {
+        return {
             "Status": status,
             "Reason": shorten(reason),
             "PhysicalResourceId": physical_id or _fallback_physical_id(event),
@@ -208,9 +202,11 @@ class _Exchange:
             "NoEcho": False,
             "Data": data,
         }
+
+    def _put(self, body: dict[str, Any], seconds: float) -> None:
         left = self._context.get_remaining_time_in_millis() / 1000 - _ANSWER_MARGIN_SECONDS
         if answer.put(self._url, body, seconds=min(seconds, left)):
-            log.info("Answered %s", status)
+            log.info("Answered %s", body["Status"])
 
 
 def _fallback_physical_id(event: dict[str, Any]) -> str:

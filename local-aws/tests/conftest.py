@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,18 @@ import pytest
 from localaws.harness import LocalAwsHandle, unique
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def enforcing(local_aws: LocalAwsHandle) -> Iterator[LocalAwsHandle]:
+    """The session's server with IAM enforced (its default) even in a run that turned it off
+    (`LOCALAWS_ENFORCE_IAM=0`), and as it was again after the module."""
+    before = local_aws.control("iam-enforcement")["enforce"]
+    local_aws.control("iam-enforcement", {"enforce": True})
+    try:
+        yield local_aws
+    finally:
+        local_aws.control("iam-enforcement", {"enforce": before})
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ and then the user's principal associated with the product's portfolio."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -45,16 +45,6 @@ LAUNCH_ROLE_POLICY = {
         },
     ],
 }
-
-
-@pytest.fixture(scope="module")
-def enforcing(local_aws: LocalAwsHandle) -> Iterator[LocalAwsHandle]:
-    before = local_aws.control("iam-enforcement")["enforce"]
-    local_aws.control("iam-enforcement", {"enforce": True})
-    try:
-        yield local_aws
-    finally:
-        local_aws.control("iam-enforcement", {"enforce": before})
 
 
 @pytest.fixture(scope="module")

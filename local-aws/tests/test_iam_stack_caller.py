@@ -6,7 +6,6 @@ else of the caller. The administrator's keys are not checked."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -43,16 +42,6 @@ MAKES_PARAMETERS = {
     "Action": ["ssm:PutParameter", "ssm:GetParameters", "ssm:AddTagsToResource"],
     "Resource": "*",
 }
-
-
-@pytest.fixture(scope="module")
-def enforcing(local_aws: LocalAwsHandle) -> Iterator[LocalAwsHandle]:
-    before = local_aws.control("iam-enforcement")["enforce"]
-    local_aws.control("iam-enforcement", {"enforce": True})
-    try:
-        yield local_aws
-    finally:
-        local_aws.control("iam-enforcement", {"enforce": before})
 
 
 def _policy(*statements: dict[str, Any]) -> str:

@@ -5,7 +5,7 @@ account: the role's policy and the bucket's must both allow)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -40,16 +40,6 @@ TEMPLATE_COPIES = {
     "Resource": "*",
     "Condition": {"StringEquals": {"s3:ExistingObjectTag/servicecatalog:provisioning": "true"}},
 }
-
-
-@pytest.fixture(scope="module")
-def enforcing(local_aws: LocalAwsHandle) -> Iterator[LocalAwsHandle]:
-    before = local_aws.control("iam-enforcement")["enforce"]
-    local_aws.control("iam-enforcement", {"enforce": True})
-    try:
-        yield local_aws
-    finally:
-        local_aws.control("iam-enforcement", {"enforce": before})
 
 
 def _launch_role(aws: LocalAwsHandle, *statements: dict[str, Any]) -> str:

@@ -15,7 +15,6 @@ import io
 import json
 import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +39,9 @@ def _document(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
-@pytest.fixture(scope="module")
-def aws(local_aws: LocalAwsHandle) -> Iterator[LocalAwsHandle]:
-    """The session's server with enforcement on (its default), as it was again afterwards."""
-    before = local_aws.control("iam-enforcement")["enforce"]
-    local_aws.control("iam-enforcement", {"enforce": True})
-    try:
-        yield local_aws
-    finally:
-        local_aws.control("iam-enforcement", {"enforce": before})
+@pytest.fixture
+def aws(enforcing: LocalAwsHandle) -> LocalAwsHandle:
+    return enforcing
 
 
 def _role(aws: LocalAwsHandle, trusted: dict[str, str], *statements: dict[str, Any]) -> str:
@@ -83,6 +76,18 @@ def _function(aws: LocalAwsHandle, role: str, handler: str) -> str:
 def _invoke(aws: LocalAwsHandle, name: str, event: Any) -> tuple[str | None, Any]:
     response = aws.client("lambda").invoke(FunctionName=name, Payload=json.dumps(event).encode())
     return response.get("FunctionError"), json.loads(response["Payload"].read() or b"null")
+
+
+def _messages(sqs: Any, url: str) -> tuple[str, str]:
+    """The queue's visible and in-flight message counts."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return (
+        attributes["ApproximateNumberOfMessages"],
+        attributes["ApproximateNumberOfMessagesNotVisible"],
+    )
 
 
 def _parameter(aws: LocalAwsHandle, name: str) -> str | None:
@@ -178,6 +183,10 @@ def test_the_event_source_mapping_polls_as_the_execution_role(aws: LocalAwsHandl
     while _parameter(aws, f"{prefix}/first") is None:
         assert time.monotonic() < deadline, "the mapping never delivered the first message"
         time.sleep(0.2)
+    # ... and deleted it (after the function returned) before the role loses the queue.
+    while _messages(sqs, url) != ("0", "0"):
+        assert time.monotonic() < deadline, "the mapping never deleted the first message"
+        time.sleep(0.2)
 
     # The role loses the queue: the poller is refused and the message stays in the queue.
     aws.client("iam").put_role_policy(
@@ -189,5 +198,4 @@ def test_the_event_source_mapping_polls_as_the_execution_role(aws: LocalAwsHandl
     while time.monotonic() < window:
         assert _parameter(aws, f"{prefix}/second") is None
         time.sleep(0.5)
-    waiting = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-    assert waiting["Attributes"]["ApproximateNumberOfMessages"] == "1"
+    assert sum(map(int, _messages(sqs, url))) == 1

@@ -3,6 +3,7 @@ whose nested stacks make IAM resources, the end-user lookups AWS documents, and 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,31 @@ Resources:
     Properties:
       TemplateURL: {url}
 """
+
+TRUSTS_ITS_ACCOUNT = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::210987654321:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
+LISTS_SHARES = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "servicecatalog:ListAcceptedPortfolioShares",
+                "Resource": "*",
+            }
+        ],
+    }
+)
 
 
 @dataclass
@@ -142,15 +168,22 @@ def test_end_user_lookups_answer_as_aws_documents(
 
     other_account = "210987654321"
     sc.create_portfolio_share(PortfolioId=launchable.portfolio_id, AccountId=other_account)
+    # The other account's catalog admin, a role that may list what was shared with it (made
+    # with that role's own session, as the account's administrator would make it: the local
+    # AWS does not authorize IAM's API yet).
+    role = unique("catalog-admin")
     credentials = local_aws.client("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{other_account}:role/catalog-admin", RoleSessionName="recipient"
+        RoleArn=f"arn:aws:iam::{other_account}:role/{role}", RoleSessionName="recipient"
     )["Credentials"]
-    recipient = local_aws.client(
-        "servicecatalog",
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-    )
+    keys = {
+        "aws_access_key_id": credentials["AccessKeyId"],
+        "aws_secret_access_key": credentials["SecretAccessKey"],
+        "aws_session_token": credentials["SessionToken"],
+    }
+    iam = local_aws.client("iam", **keys)
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=TRUSTS_ITS_ACCOUNT)
+    iam.put_role_policy(RoleName=role, PolicyName="shares", PolicyDocument=LISTS_SHARES)
+    recipient = local_aws.client("servicecatalog", **keys)
     shared = recipient.list_accepted_portfolio_shares()["PortfolioDetails"]
     assert [p["Id"] for p in shared] == [launchable.portfolio_id]
     assert sc.list_accepted_portfolio_shares()["PortfolioDetails"] == []

@@ -64,7 +64,8 @@ def launcher(platform: Published, admin: Customer) -> Iterator[Launcher]:
     key_pair = unique("reliability-key")
     admin.client("ec2").create_key_pair(KeyName=key_pair)
     yield Launcher(admin, iam, key_pair)
-    catalog.wait(catalog.terminate(iam.provisioned_product_id))
+    ended = catalog.wait(catalog.terminate(iam.provisioned_product_id))
+    assert ended.succeeded, f"terminating the IAM product: {ended.errors}"
 
 
 @pytest.fixture

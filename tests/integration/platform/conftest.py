@@ -105,7 +105,10 @@ def launches(local_aws: LocalAwsHandle, end_user: EndUser) -> Iterator[list[Reco
         except ClientError:
             pass  # terminated already
         else:
-            end_user.terminate(record)
+            ended = end_user.terminate(record)
+            assert ended.status == "SUCCEEDED", (
+                f"terminating {record.provisioned_product_id}: {ended.errors}"
+            )
         stack_id = record.outputs.get("CloudformationStackARN")
         if stack_id:
             eventually(
@@ -124,4 +127,5 @@ def iam_launch(platform: Published, end_user: EndUser) -> Iterator[Record]:
     )
     assert record.status == "SUCCEEDED", record.errors
     yield record
-    end_user.terminate(record)
+    ended = end_user.terminate(record)
+    assert ended.status == "SUCCEEDED", f"terminating the IAM product: {ended.errors}"

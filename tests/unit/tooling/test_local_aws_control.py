@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +18,20 @@ import pytest
 pytestmark = pytest.mark.localaws
 
 CLI = [sys.executable, "-m", "valohai_hybrid.cli"]
+
+#: A role Lambda may assume: the local AWS, like AWS, refuses a function any other role.
+LAMBDA_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -54,7 +69,7 @@ def test_start_serves_and_stop_leaves_no_process_behind(tmp_path: Path) -> None:
         archive.writestr("index.py", "def handler(event, context):\n    return 'ok'\n")
     client = boto3.client("lambda", endpoint_url=endpoint)
     role = boto3.client("iam", endpoint_url=endpoint).create_role(
-        RoleName="control-test", AssumeRolePolicyDocument="{}"
+        RoleName="control-test", AssumeRolePolicyDocument=LAMBDA_TRUST
     )["Role"]["Arn"]
     client.create_function(
         FunctionName="control-test",

@@ -50,22 +50,9 @@ LAUNCH_ROLE_POLICY = {
 @pytest.fixture(scope="module")
 def portfolio(enforcing: LocalAwsHandle, upload: Callable[..., str]) -> dict[str, str]:
     """A portfolio with one small product, launched as a launch role that may make it."""
-    iam = enforcing.client("iam")
-    role = unique("launch")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "servicecatalog.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
-    iam.put_role_policy(
-        RoleName=role, PolicyName="launch", PolicyDocument=json.dumps(LAUNCH_ROLE_POLICY)
-    )
+    role = enforcing.iam_role(
+        "launch", {"Service": "servicecatalog.amazonaws.com"}, *LAUNCH_ROLE_POLICY["Statement"]
+    ).rsplit("/", 1)[1]
     sc = enforcing.client("servicecatalog")
     name = unique("setting")
     created = sc.create_product(

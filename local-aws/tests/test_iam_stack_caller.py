@@ -5,12 +5,11 @@ else of the caller. The administrator's keys are not checked."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from localaws.harness import LocalAwsHandle, unique
+from localaws.harness import LocalAwsHandle, policy_document, unique
 
 PARAMETER = """
 Resources:
@@ -37,6 +36,7 @@ Resources:
     Properties: {Type: String, Value: !Ref Key}
 """
 
+CLOUDFORMATION = {"Service": "cloudformation.amazonaws.com"}
 MAKES_PARAMETERS = {
     "Effect": "Allow",
     "Action": ["ssm:PutParameter", "ssm:GetParameters", "ssm:AddTagsToResource"],
@@ -44,42 +44,16 @@ MAKES_PARAMETERS = {
 }
 
 
-def _policy(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
 def _user(aws: LocalAwsHandle, *statements: dict[str, Any]) -> tuple[str, Any]:
     """An IAM user allowed `statements`: its ARN and its CloudFormation client."""
     arn, session = aws.iam_user("stack-caller")
     if statements:
         aws.client("iam").put_user_policy(
-            UserName=arn.rsplit("/", 1)[1], PolicyName="p", PolicyDocument=_policy(*statements)
+            UserName=arn.rsplit("/", 1)[1],
+            PolicyName="p",
+            PolicyDocument=policy_document(*statements),
         )
     return arn, session.client("cloudformation", endpoint_url=aws.endpoint_url)
-
-
-def _role(aws: LocalAwsHandle, *statements: dict[str, Any]) -> str:
-    trust = {
-        "Effect": "Allow",
-        "Principal": {"Service": "cloudformation.amazonaws.com"},
-        "Action": "sts:AssumeRole",
-    }
-    name = unique("stack-role")
-    iam = aws.client("iam")
-    arn: str = iam.create_role(RoleName=name, AssumeRolePolicyDocument=_policy(trust))["Role"][
-        "Arn"
-    ]
-    iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=_policy(*statements))
-    return arn
-
-
-def _failure(aws: LocalAwsHandle, stack: str) -> str:
-    events = aws.client("cloudformation").describe_stack_events(StackName=stack)["StackEvents"]
-    return next(
-        e["ResourceStatusReason"]
-        for e in reversed(events)
-        if e["ResourceStatus"].endswith("_FAILED") and e["LogicalResourceId"] != stack
-    )
 
 
 def _refused(call: Any, **kwargs: Any) -> str:
@@ -100,7 +74,7 @@ def test_a_stack_without_a_role_acts_as_its_caller(enforcing: LocalAwsHandle) ->
     denied = unique("denied")
     reader.create_stack(StackName=denied, TemplateBody=body)
     assert enforcing.wait_for_stack(denied)["StackStatus"] == "ROLLBACK_COMPLETE"
-    reason = _failure(enforcing, denied)
+    reason = enforcing.first_failure(denied)
     assert f"User: {reader_arn} is not authorized to perform: ssm:PutParameter" in reason
     assert "HandlerErrorCode: AccessDenied" in reason
 
@@ -110,7 +84,7 @@ def test_a_stack_without_a_role_acts_as_its_caller(enforcing: LocalAwsHandle) ->
 
     reader.delete_stack(StackName=made)
     assert enforcing.wait_for_stack(made)["StackStatus"] == "DELETE_FAILED"
-    assert "ssm:DeleteParameter" in _failure(enforcing, made)
+    assert "ssm:DeleteParameter" in enforcing.first_failure(made)
 
     enforcing.client("cloudformation").delete_stack(StackName=made)  # the administrator's
     assert enforcing.wait_for_stack(made)["StackStatus"] == "DELETE_COMPLETE"
@@ -130,7 +104,7 @@ def test_ssm_typed_parameters_are_read_with_the_rights_of_who_cloudformation_act
         "Action": "ssm:GetParameters",
         "Resource": f"arn:aws:ssm:*:*:parameter{other}",
     }
-    role = _role(enforcing, MAKES_PARAMETERS, deny_other)
+    role = enforcing.iam_role("stack-role", CLOUDFORMATION, MAKES_PARAMETERS, deny_other)
     cfn = enforcing.client("cloudformation")
     message = _refused(
         cfn.create_stack,
@@ -169,7 +143,7 @@ def test_ec2_typed_parameters_need_their_describe_permission(enforcing: LocalAws
     enforcing.client("ec2").create_key_pair(KeyName=key)
     cfn = enforcing.client("cloudformation")
     given = [{"ParameterKey": "Key", "ParameterValue": key}]
-    blind = _role(enforcing, MAKES_PARAMETERS)
+    blind = enforcing.iam_role("stack-role", CLOUDFORMATION, MAKES_PARAMETERS)
     message = _refused(
         cfn.create_stack,
         StackName=unique("key"),
@@ -179,8 +153,9 @@ def test_ec2_typed_parameters_need_their_describe_permission(enforcing: LocalAws
     )
     assert "is not authorized to perform: ec2:DescribeKeyPairs" in message
 
-    seeing = _role(
-        enforcing,
+    seeing = enforcing.iam_role(
+        "stack-role",
+        CLOUDFORMATION,
         MAKES_PARAMETERS,
         {"Effect": "Allow", "Action": "ec2:DescribeKeyPairs", "Resource": "*"},
     )

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from localaws.harness import LocalAwsHandle, unique
+from localaws.harness import ROLE_POLICY, LocalAwsHandle, policy_document, unique
 
 PARAMETER = """
 Resources:
@@ -43,25 +43,9 @@ TEMPLATE_COPIES = {
 
 
 def _launch_role(aws: LocalAwsHandle, *statements: dict[str, Any]) -> str:
-    name = unique("launch")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "servicecatalog.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    iam = aws.client("iam")
-    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
-    iam.put_role_policy(
-        RoleName=name,
-        PolicyName="launch",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": list(statements)}),
-    )
-    return name
+    """A launch role allowed `statements`: its name, as a launch constraint takes it."""
+    arn = aws.iam_role("launch", {"Service": "servicecatalog.amazonaws.com"}, *statements)
+    return arn.rsplit("/", 1)[1]
 
 
 def _product(aws: LocalAwsHandle, upload: Callable[..., str], role_name: str) -> tuple[str, str]:
@@ -144,36 +128,7 @@ def test_a_launch_role_must_read_service_catalogs_template_copy(
 
 def _stack_role(aws: LocalAwsHandle, *statements: dict[str, Any]) -> str:
     """A role CloudFormation may assume, allowed `statements`: its ARN."""
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudformation.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    iam = aws.client("iam")
-    name = unique("stack-role")
-    arn: str = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"][
-        "Arn"
-    ]
-    iam.put_role_policy(
-        RoleName=name,
-        PolicyName="stack",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": list(statements)}),
-    )
-    return arn
-
-
-def _failure(aws: LocalAwsHandle, stack: str) -> str:
-    events = aws.client("cloudformation").describe_stack_events(StackName=stack)["StackEvents"]
-    return next(
-        e["ResourceStatusReason"]
-        for e in reversed(events)
-        if e["ResourceStatus"].endswith("_FAILED") and e["LogicalResourceId"] != stack
-    )
+    return aws.iam_role("stack-role", {"Service": "cloudformation.amazonaws.com"}, *statements)
 
 
 def test_cloudformation_acts_as_the_stacks_role(enforcing: LocalAwsHandle) -> None:
@@ -191,7 +146,7 @@ def test_cloudformation_acts_as_the_stacks_role(enforcing: LocalAwsHandle) -> No
     denied = unique("denied")
     cfn.create_stack(StackName=denied, TemplateBody=body, RoleARN=reader)
     assert enforcing.wait_for_stack(denied)["StackStatus"] == "ROLLBACK_COMPLETE"
-    reason = _failure(enforcing, denied)
+    reason = enforcing.first_failure(denied)
     assert (
         f"assumed-role/{reader.rsplit('/', 1)[1]}/AWSCloudFormation is not authorized to perform: "
         f"ssm:PutParameter on resource: {arn} because no identity-based policy allows"
@@ -211,7 +166,7 @@ def test_cloudformation_acts_as_the_stacks_role(enforcing: LocalAwsHandle) -> No
     assert enforcing.wait_for_stack(made)["StackStatus"] == "CREATE_COMPLETE"
     cfn.delete_stack(StackName=made)
     assert enforcing.wait_for_stack(made)["StackStatus"] == "DELETE_FAILED"
-    assert f"ssm:DeleteParameter on resource: {arn}" in _failure(enforcing, made)
+    assert f"ssm:DeleteParameter on resource: {arn}" in enforcing.first_failure(made)
 
 
 def test_a_custom_resource_needs_invoke_on_its_service_token(
@@ -236,7 +191,7 @@ def test_a_custom_resource_needs_invoke_on_its_service_token(
         RoleARN=role,
     )
     assert enforcing.wait_for_stack(stack)["StackStatus"] == "ROLLBACK_COMPLETE"
-    assert f"lambda:InvokeFunction on resource: {provider_arn}" in _failure(enforcing, stack)
+    assert f"lambda:InvokeFunction on resource: {provider_arn}" in enforcing.first_failure(stack)
 
 
 def test_permissions_a_handler_uses_only_for_a_property_are_not_asked_without_it(
@@ -285,8 +240,9 @@ def test_permissions_a_handler_uses_only_for_a_property_are_not_asked_without_it
         Capabilities=["CAPABILITY_IAM"],
     )
     assert enforcing.wait_for_stack(managed)["StackStatus"] == "ROLLBACK_COMPLETE"
-    assert "iam:AttachRolePolicy on resource: arn:aws:iam::123456789012:role/" in _failure(
-        enforcing, managed
+    assert (
+        "iam:AttachRolePolicy on resource: arn:aws:iam::123456789012:role/"
+        in enforcing.first_failure(managed)
     )
 
 
@@ -322,7 +278,7 @@ def test_an_inline_policy_and_an_instance_profile_are_authorized_on_their_roles(
             Capabilities=["CAPABILITY_IAM"],
         )
         assert enforcing.wait_for_stack(stack)["StackStatus"] == "ROLLBACK_COMPLETE"
-        assert f"{action} on resource: {holder_arn} because" in _failure(enforcing, stack)
+        assert f"{action} on resource: {holder_arn} because" in enforcing.first_failure(stack)
 
 
 def test_recorded_accesses_are_judged_again_against_the_policies_as_they_are_now(
@@ -347,8 +303,8 @@ def test_recorded_accesses_are_judged_again_against_the_policies_as_they_are_now
     del narrower["Action"]
     iam.put_role_policy(
         RoleName=role.rsplit("/", 1)[1],
-        PolicyName="stack",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [narrower]}),
+        PolicyName=ROLE_POLICY,
+        PolicyDocument=policy_document(narrower),
     )
     [denial] = enforcing.control("accesses/judge", {"operations": [made]})["denials"]
     assert "is not authorized to perform: ssm:PutParameter" in denial

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from localaws.harness import LocalAwsHandle, unique
+from localaws.harness import ROLE_POLICY, LocalAwsHandle, policy_document, unique
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "eu-west-1"
@@ -35,29 +35,9 @@ def _code() -> bytes:
     return buffer.getvalue()
 
 
-def _document(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
 @pytest.fixture
 def aws(enforcing: LocalAwsHandle) -> LocalAwsHandle:
     return enforcing
-
-
-def _role(aws: LocalAwsHandle, trusted: dict[str, str], *statements: dict[str, Any]) -> str:
-    iam = aws.client("iam")
-    name = unique("exec")
-    arn = str(
-        iam.create_role(
-            RoleName=name,
-            AssumeRolePolicyDocument=_document(
-                {"Effect": "Allow", "Principal": trusted, "Action": "sts:AssumeRole"}
-            ),
-        )["Role"]["Arn"]
-    )
-    if statements:
-        iam.put_role_policy(RoleName=name, PolicyName="work", PolicyDocument=_document(*statements))
-    return arn
 
 
 def _function(aws: LocalAwsHandle, role: str, handler: str) -> str:
@@ -100,8 +80,8 @@ def _parameter(aws: LocalAwsHandle, name: str) -> str | None:
 
 def test_a_function_can_do_only_what_its_role_allows(aws: LocalAwsHandle) -> None:
     prefix = unique("/exec")
-    role = _role(
-        aws,
+    role = aws.iam_role(
+        "exec",
         TRUST_LAMBDA,
         {
             "Effect": "Allow",
@@ -129,7 +109,7 @@ def test_a_function_can_do_only_what_its_role_allows(aws: LocalAwsHandle) -> Non
 
 def test_a_role_lambda_cannot_assume_is_refused(aws: LocalAwsHandle) -> None:
     lambda_ = aws.client("lambda")
-    untrusting = _role(aws, {"Service": "ec2.amazonaws.com"})
+    untrusting = aws.iam_role("exec", {"Service": "ec2.amazonaws.com"})
     missing = f"arn:aws:iam::{ACCOUNT}:role/{unique('never-created')}"
     for role in (untrusting, missing):
         with pytest.raises(ClientError) as refused:
@@ -139,7 +119,7 @@ def test_a_role_lambda_cannot_assume_is_refused(aws: LocalAwsHandle) -> None:
             "Message": "The role defined for the function cannot be assumed by Lambda.",
         }
 
-    name = _function(aws, _role(aws, TRUST_LAMBDA), "app.echo")
+    name = _function(aws, aws.iam_role("exec", TRUST_LAMBDA), "app.echo")
     with pytest.raises(ClientError, match="cannot be assumed by Lambda"):
         lambda_.update_function_configuration(FunctionName=name, Role=untrusting)
     assert _invoke(aws, name, {"still": "runs"})[1]["event"] == {"still": "runs"}
@@ -166,7 +146,7 @@ def test_the_event_source_mapping_polls_as_the_execution_role(aws: LocalAwsHandl
     }
     lambda_ = aws.client("lambda")
 
-    unable = _function(aws, _role(aws, TRUST_LAMBDA, store), "app.sqs_batch")
+    unable = _function(aws, aws.iam_role("exec", TRUST_LAMBDA, store), "app.sqs_batch")
     with pytest.raises(ClientError) as refused:
         lambda_.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=unable)
     assert refused.value.response["Error"] == {
@@ -175,7 +155,7 @@ def test_the_event_source_mapping_polls_as_the_execution_role(aws: LocalAwsHandl
         "ReceiveMessage on SQS",
     }
 
-    role = _role(aws, TRUST_LAMBDA, store, consume)
+    role = aws.iam_role("exec", TRUST_LAMBDA, store, consume)
     name = _function(aws, role, "app.sqs_batch")
     lambda_.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=name)
     sqs.send_message(QueueUrl=url, MessageBody=f"{prefix}/first")
@@ -190,7 +170,9 @@ def test_the_event_source_mapping_polls_as_the_execution_role(aws: LocalAwsHandl
 
     # The role loses the queue: the poller is refused and the message stays in the queue.
     aws.client("iam").put_role_policy(
-        RoleName=role.rsplit("/", 1)[1], PolicyName="work", PolicyDocument=_document(store)
+        RoleName=role.rsplit("/", 1)[1],
+        PolicyName=ROLE_POLICY,
+        PolicyDocument=policy_document(store),
     )
     sqs.send_message(QueueUrl=url, MessageBody=f"{prefix}/second")
     # A window of several of the poller's one-second intervals: a refusal shows as nothing.

@@ -70,6 +70,35 @@ class LocalAwsHandle:
         )
         return arn, session
 
+    def iam_role(
+        self, prefix: str, trusted: Mapping[str, str], *statements: Mapping[str, Any]
+    ) -> str:
+        """A new role that `trusted` may assume (a trust policy's Principal, such as
+        `{"Service": "lambda.amazonaws.com"}`), allowed `statements` by the inline policy
+        `ROLE_POLICY`: its ARN."""
+        iam = self.client("iam")
+        name = unique(prefix)
+        trust = policy_document(
+            {"Effect": "Allow", "Principal": trusted, "Action": "sts:AssumeRole"}
+        )
+        arn = str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"])
+        if statements:
+            iam.put_role_policy(
+                RoleName=name, PolicyName=ROLE_POLICY, PolicyDocument=policy_document(*statements)
+            )
+        return arn
+
+    def first_failure(self, stack: str) -> str:
+        """Why the stack's first resource failed (its own FAILED events aside)."""
+        events = self.client("cloudformation").describe_stack_events(StackName=stack)
+        return str(
+            next(
+                e["ResourceStatusReason"]
+                for e in reversed(events["StackEvents"])
+                if e["ResourceStatus"].endswith("_FAILED") and e["LogicalResourceId"] != stack
+            )
+        )
+
     def control(self, path: str, payload: Any = None) -> Any:
         """Call a route of the local AWS's own control API (`/_localaws/...`)."""
         response = urllib3.request(
@@ -112,6 +141,15 @@ def isolate_environment(region: str = DEFAULT_REGION) -> None:
     os.environ["AWS_REGION"] = region
     os.environ["AWS_CONFIG_FILE"] = os.devnull
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+
+
+#: The inline policy `LocalAwsHandle.iam_role` gives a role: put it again to change the role.
+ROLE_POLICY = "allowed"
+
+
+def policy_document(*statements: Mapping[str, Any]) -> str:
+    """An IAM policy document of `statements`, as IAM's API takes it."""
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
 def unique(prefix: str) -> str:

@@ -56,9 +56,14 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
-def test_start_serves_and_stop_leaves_no_process_behind(tmp_path: Path) -> None:
+def test_start_serves_and_stop_leaves_no_process_behind(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     state = tmp_path / "state"
     started = _run("local-aws", "start", "--state-dir", str(state))
+    # A failed assertion below must not leave the server running (a second stop says "was not
+    # running" and changes nothing).
+    request.addfinalizer(lambda: _run("local-aws", "stop", "--state-dir", str(state)))
     assert started.returncode == 0, started.stderr
     endpoint = started.stdout.split("running at ", 1)[1].split()[0]
     pid = int(started.stdout.split("(pid ", 1)[1].split(")")[0])

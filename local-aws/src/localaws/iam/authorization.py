@@ -318,7 +318,8 @@ def _targets(response: Any, service: str, action: str) -> list[Target] | None:
     return None
 
 
-def _checks(caller: Caller, action: str, region: str, targets: list[Target]) -> Iterator[Request]:
+def checks(caller: Caller, action: str, region: str, targets: list[Target]) -> Iterator[Request]:
+    """The engine's requests for `caller` doing `action` on each target, with its context."""
     for target in targets:
         context: dict[str, str | list[str]] = {
             **REQUEST_CONTEXT,
@@ -384,7 +385,8 @@ class S3AccessDenied(S3ClientError):
         super().__init__("AccessDenied", message)
 
 
-def _first_denial(requests: list[Request]) -> tuple[Request, Decision] | None:
+def first_denial(requests: list[Request]) -> tuple[Request, Decision] | None:
+    """The first request the engine denies, with its decision (all judged in one round trip)."""
     try:
         decisions = get_engine().decide_all(requests)
     except EngineError as error:
@@ -395,7 +397,7 @@ def _first_denial(requests: list[Request]) -> tuple[Request, Decision] | None:
     return None
 
 
-def _caller_of(response: Any) -> Caller | None:
+def caller_of(response: Any) -> Caller | None:
     """The signer: from the Authorization header, or from a presigned URL (SigV4's
     X-Amz-Credential, or SigV2's AWSAccessKeyId, which boto3 uses to presign S3 URLs)."""
     match = _CREDENTIAL.search(response.headers.get("Authorization", ""))
@@ -419,12 +421,12 @@ def _authorize_normal(response: Any, resource: str = "*") -> None:
     targets = _targets(response, service, action)
     if targets is None:
         return
-    caller = _caller_of(response)
+    caller = caller_of(response)
     if caller is None:
         return
     iam_action = f"{service}:{action}"
-    requests = list(_checks(caller, _ALIASES.get(iam_action, iam_action), response.region, targets))
-    denied = _first_denial(requests)
+    requests = list(checks(caller, _ALIASES.get(iam_action, iam_action), response.region, targets))
+    denied = first_denial(requests)
     if denied is not None:
         request, decision = denied
         if service in ("sts", "cloudformation"):  # query protocol: 403 AccessDenied
@@ -439,15 +441,15 @@ def _authorize_normal(response: Any, resource: str = "*") -> None:
 def _authorize_s3(
     response: Any, bucket_name: str | None = None, key_name: str | None = None
 ) -> None:
-    caller = _caller_of(response)
+    caller = caller_of(response)
     if caller is None:
         return
     name = response._get_action()
     action = f"s3:{_S3_ACTIONS.get(name, name)}"
     requests = list(
-        _checks(caller, action, response.region, _s3_targets(response, bucket_name, key_name))
+        checks(caller, action, response.region, _s3_targets(response, bucket_name, key_name))
     )
-    denied = _first_denial(requests)
+    denied = first_denial(requests)
     if denied is not None:
         request, decision = denied
         raise S3AccessDenied(decision.message(request))
@@ -524,8 +526,8 @@ def judge_accesses(accesses: Sequence[access.Access]) -> str | None:
             _resource_policy(one, partition),
             {k: v if isinstance(v, str) else list(v) for k, v in one.context.items()},
         )
-        requests += _checks(caller, one.action, "", [target])
-    denied = _first_denial(requests) if requests else None
+        requests += checks(caller, one.action, "", [target])
+    denied = first_denial(requests) if requests else None
     return None if denied is None else denied[1].message(denied[0])
 
 

@@ -137,7 +137,7 @@ def _levels(response: Any, action: str, caller: iam.Caller) -> tuple[str, ...]:
 def authorize(response: Any) -> None:
     """Raise Service Catalog's AccessDeniedException if the caller (an IAM user or assumed
     role) may not perform the request's action; the administrator's keys pass."""
-    caller = iam._caller_of(response)
+    caller = iam.caller_of(response)
     if caller is None:
         return
     action = response._get_action()
@@ -151,8 +151,8 @@ def authorize(response: Any) -> None:
         levels = _levels(response, action, caller)
         for target in targets:
             target.context.update({f"servicecatalog:{level}": "self" for level in levels})
-    checks = list(iam._checks(caller, f"servicecatalog:{action}", response.region, targets))
-    denied = iam._first_denial(checks)
+    checks = list(iam.checks(caller, f"servicecatalog:{action}", response.region, targets))
+    denied = iam.first_denial(checks)
     if denied is not None:
         request, decision = denied
         raise iam.AccessDeniedException(decision.message(request))

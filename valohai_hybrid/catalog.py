@@ -348,19 +348,22 @@ class Catalog:
             outputs=outputs,
         )
 
-    def _record_outputs(self, record_id: str | None) -> dict[str, str]:
-        """The outputs of a launched product's last successful launch or update, read with
-        DescribeRecord: AWSServiceCatalogEndUserFullAccess, all a customer admin is asked
-        for, allows it (for their own launches) but not GetProvisionedProductOutputs."""
-        outputs: dict[str, str] = {}
-        arguments: dict[str, Any] = {"Id": record_id}
-        while record_id:
-            page = self._sc.describe_record(**arguments)
-            listed = page.get("RecordOutputs", [])
-            outputs.update({o["OutputKey"]: o["OutputValue"] for o in listed})
-            if not page.get("NextPageToken"):
-                break
-            arguments["PageToken"] = page["NextPageToken"]
+    def _record_outputs(
+        self, record_id: str | None, first: dict[str, Any] | None = None
+    ) -> dict[str, str]:
+        """All of a record's outputs (DescribeRecord pages them), from `first` if that page was
+        read already. `describe` reads a launch's outputs this way because
+        AWSServiceCatalogEndUserFullAccess, all a customer admin is asked for, allows
+        DescribeRecord (for their own launches) but not GetProvisionedProductOutputs."""
+        if not record_id:
+            return {}
+        page = first if first is not None else self._sc.describe_record(Id=record_id)
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in page.get("RecordOutputs", [])}
+        while page.get("NextPageToken"):
+            page = self._sc.describe_record(Id=record_id, PageToken=page["NextPageToken"])
+            outputs.update(
+                {o["OutputKey"]: o["OutputValue"] for o in page.get("RecordOutputs", [])}
+            )
         return outputs
 
     def provisioned(self, name: str) -> dict[str, Any]:
@@ -412,10 +415,7 @@ class Catalog:
                     f"it with `valohai-hybrid describe {detail['ProvisionedProductName']}`"
                 )
             time.sleep(self.poll_seconds)
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("RecordOutputs", [])}
-        while described.get("NextPageToken"):
-            described = self._sc.describe_record(Id=record_id, PageToken=described["NextPageToken"])
-            outputs.update({o["OutputKey"]: o["OutputValue"] for o in described["RecordOutputs"]})
+        outputs = self._record_outputs(record_id, described)
         return Outcome(
             record_id=record_id,
             record_type=str(detail["RecordType"]),
